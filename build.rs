@@ -1,0 +1,29 @@
+//! Compiles the protos in `proto/` into `OUT_DIR` with protox, so no system `protoc` is needed:
+//! the gRPC contract `taskledger.v1` (ECS shapes and services), the log format
+//! `taskledger.log.v1` and the view records `taskledger.state.v1`. Also writes the encoded
+//! descriptor set for server reflection and the ECS JSON transcoder. Writes nothing into `src/`.
+
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/taskledger/v1/options.proto",
+        "proto/taskledger/v1/ecs.proto",
+        "proto/taskledger/log/v1/log.proto",
+        "proto/taskledger/state/v1/state.proto",
+    ];
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(files, ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("taskledger_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    let mut config = prost_build::Config::new();
+    // Type names let the ECS JSON transcoder find a message's descriptor from its Rust type.
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .btree_map(".")
+        .compile_fds_with_config(descriptors, config)?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! taskledger: an event-sourced task-state store that mirrors the Amazon ECS task APIs.
+
+pub mod domain;
+pub mod proto;
