@@ -55,8 +55,8 @@ def upper_snake(name):
 
 
 def enum_value_name(prefix, value):
-    v = re.sub(r"[^A-Za-z0-9]+", "_", value).strip("_").upper()
-    return f"{prefix}_{v}"
+    words = [snake(part) for part in re.split(r"[^A-Za-z0-9]+", value) if part]
+    return f"{prefix}_{'_'.join(words).upper()}"
 
 
 def first_sentence(doc):

@@ -25,6 +25,10 @@ pub enum EcsException {
     ClusterContainsContainerInstancesException,
     /// DeleteCluster on a cluster that still has tasks that are not STOPPED.
     ClusterContainsTasksException,
+    /// RunTask named a Fargate `platformVersion` that does not exist.
+    PlatformUnknownException,
+    /// ListTasks named a `serviceName`; taskledger has no services.
+    ServiceNotFoundException,
     /// An internal fault: storage I/O, corruption, a store that refuses writes after a failed
     /// fsync. The only exception clients should retry.
     ServerException,
@@ -44,6 +48,8 @@ impl EcsException {
                 "ClusterContainsContainerInstancesException"
             }
             EcsException::ClusterContainsTasksException => "ClusterContainsTasksException",
+            EcsException::PlatformUnknownException => "PlatformUnknownException",
+            EcsException::ServiceNotFoundException => "ServiceNotFoundException",
             EcsException::ServerException => "ServerException",
         }
     }
@@ -73,7 +79,12 @@ pub struct DomainError {
 
 impl DomainError {
     pub fn new(exception: EcsException, message: impl Into<String>) -> Self {
-        DomainError { exception, message: message.into(), field: None, resource_ids: Vec::new() }
+        DomainError {
+            exception,
+            message: message.into(),
+            field: None,
+            resource_ids: Vec::new(),
+        }
     }
 
     /// Names the request member at fault.
@@ -109,6 +120,12 @@ impl DomainError {
         Self::new(EcsException::ServerException, message)
     }
 }
+
+/// An event that cannot be applied to the state it follows: the log or the views are damaged
+/// (or were written by a newer version). Never the result of bad input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("inconsistent event: {0}")]
+pub struct InconsistentEvent(pub String);
 
 /// Shorthand for domain results.
 pub type DomainResult<T> = Result<T, DomainError>;

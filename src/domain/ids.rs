@@ -20,10 +20,16 @@ impl Scope {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(DomainError::invalid_parameter(
                 "account",
-                format!("Account id '{}' is invalid: it must be 12 digits.", printable(account)),
+                format!(
+                    "Account id '{}' is invalid: it must be 12 digits.",
+                    printable(account)
+                ),
             ));
         }
-        Ok(Scope { region: region.to_string(), account: account.to_string() })
+        Ok(Scope {
+            region: region.to_string(),
+            account: account.to_string(),
+        })
     }
 
     pub fn region(&self) -> &str {
@@ -46,7 +52,13 @@ impl Scope {
     }
 
     fn arn(&self, resource: &str) -> String {
-        format!("arn:{}:ecs:{}:{}:{}", self.partition(), self.region, self.account, resource)
+        format!(
+            "arn:{}:ecs:{}:{}:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            resource
+        )
     }
 
     pub fn cluster_arn(&self, cluster: &str) -> String {
@@ -73,7 +85,9 @@ impl Scope {
 /// Checks a region name such as `us-east-1` or `us-gov-west-1`.
 pub fn validate_region(region: &str) -> DomainResult<()> {
     let ok = (4..=32).contains(&region.len())
-        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && region.as_bytes()[0].is_ascii_lowercase()
         && region.as_bytes()[region.len() - 1].is_ascii_digit()
         && region.contains('-')
@@ -83,18 +97,36 @@ pub fn validate_region(region: &str) -> DomainResult<()> {
     } else {
         Err(DomainError::invalid_parameter(
             "region",
-            format!("Region '{}' is invalid: expected a name like 'us-east-1'.", printable(region)),
+            format!(
+                "Region '{}' is invalid: expected a name like 'us-east-1'.",
+                printable(region)
+            ),
         ))
     }
 }
 
 /// Shows untrusted input in a message: control characters escaped, at most 80 characters.
 pub fn printable(input: &str) -> String {
-    let mut out: String = input.chars().take(80).flat_map(char::escape_debug).collect();
+    let mut out: String = input
+        .chars()
+        .take(80)
+        .flat_map(char::escape_debug)
+        .collect();
     if input.chars().count() > 80 {
         out.push('…');
     }
     out
+}
+
+/// Checks free text from a request: at most `max` characters and no control characters.
+pub fn check_printable(field: &str, text: &str, max: usize) -> DomainResult<()> {
+    if text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(DomainError::invalid_parameter(
+            field,
+            format!("{field} must be at most {max} characters without control characters."),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a cluster name, family, container or volume name: 1–255 of `[A-Za-z0-9_-]`.
@@ -102,10 +134,16 @@ pub fn validate_name(field: &str, what: &str, name: &str) -> DomainResult<()> {
     if name.is_empty() || name.len() > super::limits::NAME_MAX {
         return Err(DomainError::invalid_parameter(
             field,
-            format!("{what} must be 1 to 255 characters long; got {} characters.", name.len()),
+            format!(
+                "{what} must be 1 to 255 characters long; got {} characters.",
+                name.len()
+            ),
         ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         return Err(DomainError::invalid_parameter(
             field,
             format!(
@@ -121,14 +159,20 @@ pub fn validate_name(field: &str, what: &str, name: &str) -> DomainResult<()> {
 /// Whether `id` is a task or container-instance id: 32 lowercase hex characters (current format)
 /// or a 36-character hyphenated UUID (the old format, accepted for lookups).
 pub fn is_resource_id(id: &str) -> bool {
-    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     if id.len() == 32 {
         return hex(id);
     }
     if id.len() == 36 {
         let parts: Vec<&str> = id.split('-').collect();
         return parts.len() == 5
-            && [8, 4, 4, 4, 12].iter().zip(&parts).all(|(n, p)| p.len() == *n && hex(p));
+            && [8, 4, 4, 4, 12]
+                .iter()
+                .zip(&parts)
+                .all(|(n, p)| p.len() == *n && hex(p));
     }
     false
 }
@@ -180,7 +224,10 @@ pub fn parse_cluster(scope: &Scope, field: &str, input: Option<&str>) -> DomainR
         let name = parts.resource.strip_prefix("cluster/").ok_or_else(|| {
             DomainError::invalid_parameter(
                 field,
-                format!("'{}' is not a cluster ARN (expected …:cluster/<name>).", printable(input)),
+                format!(
+                    "'{}' is not a cluster ARN (expected …:cluster/<name>).",
+                    printable(input)
+                ),
             )
         })?;
         validate_name(field, "Cluster name", name)?;
@@ -209,7 +256,13 @@ pub fn parse_container_instance_ref(
     field: &str,
     input: &str,
 ) -> DomainResult<ResourceRef> {
-    parse_resource_ref(scope, field, input, "container-instance", "Container instance")
+    parse_resource_ref(
+        scope,
+        field,
+        input,
+        "container-instance",
+        "Container instance",
+    )
 }
 
 fn parse_resource_ref(
@@ -231,13 +284,20 @@ fn parse_resource_ref(
     };
     if !input.starts_with("arn:") {
         return if is_resource_id(input) {
-            Ok(ResourceRef { id: input.to_string(), cluster: None })
+            Ok(ResourceRef {
+                id: input.to_string(),
+                cluster: None,
+            })
         } else {
             Err(invalid())
         };
     }
     let parts = split_arn(scope, field, input)?;
-    let rest = parts.resource.strip_prefix(kind).and_then(|r| r.strip_prefix('/')).ok_or_else(invalid)?;
+    let rest = parts
+        .resource
+        .strip_prefix(kind)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(invalid)?;
     let (cluster, id) = match rest.split_once('/') {
         Some((cluster, id)) => {
             validate_name(field, "Cluster name", cluster)?;
@@ -248,7 +308,10 @@ fn parse_resource_ref(
     if !is_resource_id(id) {
         return Err(invalid());
     }
-    Ok(ResourceRef { id: id.to_string(), cluster })
+    Ok(ResourceRef {
+        id: id.to_string(),
+        cluster,
+    })
 }
 
 /// A `taskDefinition` parameter: a family (latest ACTIVE revision) or one revision.
@@ -286,7 +349,10 @@ pub fn parse_task_definition_ref(
         if !body.contains(':') {
             return Err(DomainError::client_at(
                 field,
-                format!("Task-definition ARN '{}' must end with :<revision>.", printable(input)),
+                format!(
+                    "Task-definition ARN '{}' must end with :<revision>.",
+                    printable(input)
+                ),
             ));
         }
         body
@@ -307,7 +373,10 @@ pub fn parse_task_definition_ref(
 }
 
 fn validate_family(field: &str, family: &str) -> DomainResult<()> {
-    validate_name(field, "Family", family).map_err(|e| DomainError { exception: EcsException::ClientException, ..e })
+    validate_name(field, "Family", family).map_err(|e| DomainError {
+        exception: EcsException::ClientException,
+        ..e
+    })
 }
 
 fn parse_revision(field: &str, revision: &str) -> DomainResult<u32> {
@@ -337,12 +406,18 @@ pub fn parse_resource_arn(scope: &Scope, field: &str, arn: &str) -> DomainResult
     if !arn.starts_with("arn:") {
         return Err(DomainError::invalid_parameter(
             field,
-            format!("'{}' is not an ARN: tagging takes the resource's full ARN.", printable(arn)),
+            format!(
+                "'{}' is not an ARN: tagging takes the resource's full ARN.",
+                printable(arn)
+            ),
         ));
     }
     let parts = split_arn(scope, field, arn)?;
     let (kind, rest) = parts.resource.split_once('/').ok_or_else(|| {
-        DomainError::invalid_parameter(field, format!("ARN '{}' names no resource.", printable(arn)))
+        DomainError::invalid_parameter(
+            field,
+            format!("ARN '{}' names no resource.", printable(arn)),
+        )
     })?;
     match kind {
         "cluster" => {
@@ -362,13 +437,21 @@ pub fn parse_resource_arn(scope: &Scope, field: &str, arn: &str) -> DomainResult
                 )
             })?;
             Ok(if kind == "task" {
-                ResourceArn::Task { cluster, id: reference.id }
+                ResourceArn::Task {
+                    cluster,
+                    id: reference.id,
+                }
             } else {
-                ResourceArn::ContainerInstance { cluster, id: reference.id }
+                ResourceArn::ContainerInstance {
+                    cluster,
+                    id: reference.id,
+                }
             })
         }
         "task-definition" => match parse_task_definition_ref(scope, field, arn)? {
-            TaskDefinitionRef::Revision(family, revision) => Ok(ResourceArn::TaskDefinition { family, revision }),
+            TaskDefinitionRef::Revision(family, revision) => {
+                Ok(ResourceArn::TaskDefinition { family, revision })
+            }
             TaskDefinitionRef::Family(_) => unreachable!("an ARN always carries a revision"),
         },
         other => Err(DomainError::invalid_parameter(
@@ -380,6 +463,34 @@ pub fn parse_resource_arn(scope: &Scope, field: &str, arn: &str) -> DomainResult
             ),
         )),
     }
+}
+
+/// Splits an ARN this store wrote into its scope and resource part (`cluster/prod`, …). Used when
+/// folding events, where ARNs are trusted; `None` means the ARN is damaged.
+pub fn split_stored_arn(arn: &str) -> Option<(Scope, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "ecs" {
+        return None;
+    }
+    let scope = Scope::new(parts[3], parts[4]).ok()?;
+    Some((scope, parts[5]))
+}
+
+/// The scope and cluster name of a stored cluster, task or container-instance ARN.
+pub fn stored_cluster_of(arn: &str) -> Option<(Scope, String)> {
+    let (scope, resource) = split_stored_arn(arn)?;
+    let (kind, rest) = resource.split_once('/')?;
+    let name = match kind {
+        "cluster" => rest,
+        "task" | "container-instance" | "container" => rest.split('/').next()?,
+        _ => return None,
+    };
+    Some((scope, name.to_string()))
+}
+
+/// The last path segment of a stored ARN: the id of a task or container instance.
+pub fn stored_id_of(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// The randomness a command needs, drawn by the store before the command is decided, so that
@@ -411,7 +522,14 @@ impl IdSeed {
     pub fn uuid(self, n: u64) -> String {
         let v = (self.derive(n) & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
         let h = format!("{v:032x}");
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -426,13 +544,24 @@ mod tests {
     #[test]
     fn arns_use_the_long_format_with_scope() {
         let s = scope();
-        assert_eq!(s.cluster_arn("prod"), "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
+        assert_eq!(
+            s.cluster_arn("prod"),
+            "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
+        );
         assert_eq!(
             s.task_arn("prod", "0123456789abcdef0123456789abcdef"),
             "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
         );
-        assert_eq!(s.task_definition_arn("web", 3), "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3");
-        assert_eq!(Scope::new("cn-north-1", "123456789012").unwrap().partition(), "aws-cn");
+        assert_eq!(
+            s.task_definition_arn("web", 3),
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"
+        );
+        assert_eq!(
+            Scope::new("cn-north-1", "123456789012")
+                .unwrap()
+                .partition(),
+            "aws-cn"
+        );
     }
 
     #[test]
@@ -447,7 +576,10 @@ mod tests {
         let s = scope();
         assert_eq!(parse_cluster(&s, "cluster", None).unwrap(), "default");
         assert_eq!(parse_cluster(&s, "cluster", Some("prod")).unwrap(), "prod");
-        assert_eq!(parse_cluster(&s, "cluster", Some(&s.cluster_arn("prod"))).unwrap(), "prod");
+        assert_eq!(
+            parse_cluster(&s, "cluster", Some(&s.cluster_arn("prod"))).unwrap(),
+            "prod"
+        );
         assert!(parse_cluster(&s, "cluster", Some("bad name")).is_err());
         let other = Scope::new("eu-west-1", "123456789012").unwrap();
         let err = parse_cluster(&s, "cluster", Some(&other.cluster_arn("prod"))).unwrap_err();
@@ -459,9 +591,21 @@ mod tests {
     fn task_identifiers_accept_id_short_and_long_arns() {
         let s = scope();
         let id = "0123456789abcdef0123456789abcdef";
-        assert_eq!(parse_task_ref(&s, "task", id).unwrap(), ResourceRef { id: id.into(), cluster: None });
+        assert_eq!(
+            parse_task_ref(&s, "task", id).unwrap(),
+            ResourceRef {
+                id: id.into(),
+                cluster: None
+            }
+        );
         let long = s.task_arn("prod", id);
-        assert_eq!(parse_task_ref(&s, "task", &long).unwrap().cluster.as_deref(), Some("prod"));
+        assert_eq!(
+            parse_task_ref(&s, "task", &long)
+                .unwrap()
+                .cluster
+                .as_deref(),
+            Some("prod")
+        );
         let short = format!("arn:aws:ecs:us-east-1:123456789012:task/{id}");
         assert_eq!(parse_task_ref(&s, "task", &short).unwrap().cluster, None);
         assert!(parse_task_ref(&s, "task", "0123456789ABCDEF0123456789ABCDEF").is_err());
@@ -472,8 +616,14 @@ mod tests {
     #[test]
     fn task_definition_references_resolve_family_and_revision() {
         let s = scope();
-        assert_eq!(parse_task_definition_ref(&s, "t", "web").unwrap(), TaskDefinitionRef::Family("web".into()));
-        assert_eq!(parse_task_definition_ref(&s, "t", "web:7").unwrap(), TaskDefinitionRef::Revision("web".into(), 7));
+        assert_eq!(
+            parse_task_definition_ref(&s, "t", "web").unwrap(),
+            TaskDefinitionRef::Family("web".into())
+        );
+        assert_eq!(
+            parse_task_definition_ref(&s, "t", "web:7").unwrap(),
+            TaskDefinitionRef::Revision("web".into(), 7)
+        );
         assert_eq!(
             parse_task_definition_ref(&s, "t", &s.task_definition_arn("web", 2)).unwrap(),
             TaskDefinitionRef::Revision("web".into(), 2)
@@ -487,7 +637,10 @@ mod tests {
     fn tagging_needs_long_arns_for_tasks() {
         let s = scope();
         let id = "0123456789abcdef0123456789abcdef";
-        assert!(matches!(parse_resource_arn(&s, "resourceArn", &s.task_arn("c", id)), Ok(ResourceArn::Task { .. })));
+        assert!(matches!(
+            parse_resource_arn(&s, "resourceArn", &s.task_arn("c", id)),
+            Ok(ResourceArn::Task { .. })
+        ));
         let short = format!("arn:aws:ecs:us-east-1:123456789012:task/{id}");
         assert!(parse_resource_arn(&s, "resourceArn", &short).is_err());
         assert!(matches!(

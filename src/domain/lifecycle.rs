@@ -58,12 +58,17 @@ impl TaskStatus {
 
     /// Reads a stored `lastStatus`; unknown text reads as PENDING so a damaged view cannot panic.
     pub fn of(stored: Option<&str>) -> TaskStatus {
-        stored.and_then(|s| TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)).unwrap_or(TaskStatus::Pending)
+        stored
+            .and_then(|s| TaskStatus::ALL.into_iter().find(|t| t.as_str() == s))
+            .unwrap_or(TaskStatus::Pending)
     }
 
     /// Whether the task is past RUNNING on its way to STOPPED (sets `stoppingAt`).
     pub fn is_stopping_phase(self) -> bool {
-        matches!(self, TaskStatus::Deactivating | TaskStatus::Stopping | TaskStatus::Deprovisioning)
+        matches!(
+            self,
+            TaskStatus::Deactivating | TaskStatus::Stopping | TaskStatus::Deprovisioning
+        )
     }
 }
 
@@ -115,7 +120,10 @@ impl ContainerStatus {
             "STOPPED" => Ok(ContainerStatus::Stopped),
             other => Err(DomainError::invalid_parameter(
                 field,
-                format!("Container status '{}' is invalid; use PENDING, RUNNING or STOPPED.", printable(other)),
+                format!(
+                    "Container status '{}' is invalid; use PENDING, RUNNING or STOPPED.",
+                    printable(other)
+                ),
             )),
         }
     }
@@ -138,7 +146,10 @@ mod tests {
         for pair in TaskStatus::ALL.windows(2) {
             assert!(pair[0] < pair[1]);
         }
-        assert_eq!(TaskStatus::parse("status", "RUNNING").unwrap(), TaskStatus::Running);
+        assert_eq!(
+            TaskStatus::parse("status", "RUNNING").unwrap(),
+            TaskStatus::Running
+        );
         assert!(TaskStatus::parse("status", "running").is_err());
     }
 }

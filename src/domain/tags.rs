@@ -36,7 +36,10 @@ pub fn validate_key(field: &str, key: &str) -> DomainResult<()> {
     if reserved(key) {
         return Err(DomainError::invalid_parameter(
             field,
-            format!("Tag key '{}' uses the reserved prefix 'aws:', which only AWS may set.", printable(key)),
+            format!(
+                "Tag key '{}' uses the reserved prefix 'aws:', which only AWS may set.",
+                printable(key)
+            ),
         ));
     }
     Ok(())
@@ -47,7 +50,10 @@ pub fn validate_tags(field: &str, tags: &[Tag]) -> DomainResult<()> {
     if tags.len() > TAGS_MAX {
         return Err(DomainError::invalid_parameter(
             field,
-            format!("At most {TAGS_MAX} tags are allowed per resource; the request has {}.", tags.len()),
+            format!(
+                "At most {TAGS_MAX} tags are allowed per resource; the request has {}.",
+                tags.len()
+            ),
         ));
     }
     for (i, tag) in tags.iter().enumerate() {
@@ -61,25 +67,37 @@ pub fn validate_tags(field: &str, tags: &[Tag]) -> DomainResult<()> {
         if chars > TAG_VALUE_MAX {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.value"),
-                format!("Tag values may be at most {TAG_VALUE_MAX} characters; '{}' has {chars}.", printable(key)),
+                format!(
+                    "Tag values may be at most {TAG_VALUE_MAX} characters; '{}' has {chars}.",
+                    printable(key)
+                ),
             ));
         }
         if let Some(c) = value.chars().find(|c| !allowed_char(*c)) {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.value"),
-                format!("The value of tag '{}' contains {c:?}, which tags do not allow.", printable(key)),
+                format!(
+                    "The value of tag '{}' contains {c:?}, which tags do not allow.",
+                    printable(key)
+                ),
             ));
         }
         if reserved(value) {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.value"),
-                format!("The value of tag '{}' uses the reserved prefix 'aws:'.", printable(key)),
+                format!(
+                    "The value of tag '{}' uses the reserved prefix 'aws:'.",
+                    printable(key)
+                ),
             ));
         }
         if tags[..i].iter().any(|t| t.key.as_deref() == Some(key)) {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.key"),
-                format!("Tag key '{}' appears twice; a resource holds one value per key.", printable(key)),
+                format!(
+                    "Tag key '{}' appears twice; a resource holds one value per key.",
+                    printable(key)
+                ),
             ));
         }
     }
@@ -96,7 +114,10 @@ pub fn merge(field: &str, current: &[Tag], update: &[Tag]) -> DomainResult<Vec<T
             None => merged.push(tag.clone()),
         }
     }
-    let user_tags = merged.iter().filter(|t| !reserved(t.key.as_deref().unwrap_or(""))).count();
+    let user_tags = merged
+        .iter()
+        .filter(|t| !reserved(t.key.as_deref().unwrap_or("")))
+        .count();
     if user_tags > TAGS_MAX {
         return Err(DomainError::new(
             EcsException::LimitExceededException,
@@ -112,7 +133,11 @@ pub fn merge(field: &str, current: &[Tag], update: &[Tag]) -> DomainResult<Vec<T
 
 /// The tags after removing `keys`; keys that are not present are ignored.
 pub fn remove(current: &[Tag], keys: &[String]) -> Vec<Tag> {
-    current.iter().filter(|t| !keys.iter().any(|k| Some(k.as_str()) == t.key.as_deref())).cloned().collect()
+    current
+        .iter()
+        .filter(|t| !keys.iter().any(|k| Some(k.as_str()) == t.key.as_deref()))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,7 +145,10 @@ mod tests {
     use super::*;
 
     fn tag(k: &str, v: &str) -> Tag {
-        Tag { key: Some(k.into()), value: Some(v.into()) }
+        Tag {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        }
     }
 
     #[test]
@@ -137,6 +165,9 @@ mod tests {
         let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
         let err = merge("tags", &many, &[tag("one-more", "v")]).unwrap_err();
         assert_eq!(err.exception, EcsException::LimitExceededException);
-        assert_eq!(remove(&merged, &["a".into(), "zzz".into()]), vec![tag("b", "2")]);
+        assert_eq!(
+            remove(&merged, &["a".into(), "zzz".into()]),
+            vec![tag("b", "2")]
+        );
     }
 }

@@ -1,0 +1,144 @@
+//! Commands (the ECS operations that change state), the context they are decided in, and the
+//! replies they produce. Requests and replies are the ECS shapes of `proto/taskledger/v1`.
+//! Does not validate or apply anything: see `decide` and `evolve`.
+
+use prost_types::Timestamp;
+
+use super::ids::{IdSeed, Scope};
+use crate::proto::log::{event::Kind, Event};
+use crate::proto::v1::*;
+
+/// A request that changes state, as ECS names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    RunTask(RunTaskRequest),
+    StartTask(StartTaskRequest),
+    StopTask(StopTaskRequest),
+    SubmitTaskStateChange(SubmitTaskStateChangeRequest),
+    SubmitContainerStateChange(SubmitContainerStateChangeRequest),
+    RegisterTaskDefinition(RegisterTaskDefinitionRequest),
+    DeregisterTaskDefinition(DeregisterTaskDefinitionRequest),
+    CreateCluster(CreateClusterRequest),
+    DeleteCluster(DeleteClusterRequest),
+    RegisterContainerInstance(RegisterContainerInstanceRequest),
+    DeregisterContainerInstance(DeregisterContainerInstanceRequest),
+    TagResource(TagResourceRequest),
+    UntagResource(UntagResourceRequest),
+}
+
+impl Command {
+    /// The ECS operation name, e.g. `"RunTask"`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Command::RunTask(_) => "RunTask",
+            Command::StartTask(_) => "StartTask",
+            Command::StopTask(_) => "StopTask",
+            Command::SubmitTaskStateChange(_) => "SubmitTaskStateChange",
+            Command::SubmitContainerStateChange(_) => "SubmitContainerStateChange",
+            Command::RegisterTaskDefinition(_) => "RegisterTaskDefinition",
+            Command::DeregisterTaskDefinition(_) => "DeregisterTaskDefinition",
+            Command::CreateCluster(_) => "CreateCluster",
+            Command::DeleteCluster(_) => "DeleteCluster",
+            Command::RegisterContainerInstance(_) => "RegisterContainerInstance",
+            Command::DeregisterContainerInstance(_) => "DeregisterContainerInstance",
+            Command::TagResource(_) => "TagResource",
+            Command::UntagResource(_) => "UntagResource",
+        }
+    }
+
+    /// RunTask's clientToken, recorded in the cause of the events it writes.
+    pub fn client_token(&self) -> Option<&str> {
+        match self {
+            Command::RunTask(r) => r.client_token.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The cluster the command names, as given (for logs and spans).
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            Command::RunTask(r) => r.cluster.as_deref(),
+            Command::StartTask(r) => r.cluster.as_deref(),
+            Command::StopTask(r) => r.cluster.as_deref(),
+            Command::SubmitTaskStateChange(r) => r.cluster.as_deref(),
+            Command::SubmitContainerStateChange(r) => r.cluster.as_deref(),
+            Command::CreateCluster(r) => r.cluster_name.as_deref(),
+            Command::DeleteCluster(r) => r.cluster.as_deref(),
+            Command::RegisterContainerInstance(r) => r.cluster.as_deref(),
+            Command::DeregisterContainerInstance(r) => r.cluster.as_deref(),
+            Command::RegisterTaskDefinition(_)
+            | Command::DeregisterTaskDefinition(_)
+            | Command::TagResource(_)
+            | Command::UntagResource(_) => None,
+        }
+    }
+}
+
+/// Everything a command is decided with besides state: whose resources, when, and the
+/// randomness for new ids. The store fills it in; tests choose it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandContext {
+    pub scope: Scope,
+    /// The store's clock when the command is decided; recorded in the events it produces.
+    pub now: Timestamp,
+    pub seed: IdSeed,
+}
+
+/// The answer to a command, as ECS shapes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    RunTask(RunTaskResponse),
+    StartTask(StartTaskResponse),
+    StopTask(StopTaskResponse),
+    SubmitTaskStateChange(SubmitTaskStateChangeResponse),
+    SubmitContainerStateChange(SubmitContainerStateChangeResponse),
+    RegisterTaskDefinition(RegisterTaskDefinitionResponse),
+    DeregisterTaskDefinition(DeregisterTaskDefinitionResponse),
+    CreateCluster(CreateClusterResponse),
+    DeleteCluster(DeleteClusterResponse),
+    RegisterContainerInstance(RegisterContainerInstanceResponse),
+    DeregisterContainerInstance(DeregisterContainerInstanceResponse),
+    TagResource(TagResourceResponse),
+    UntagResource(UntagResourceResponse),
+}
+
+/// What deciding a command produced: the events to append (possibly none: a no-op or an
+/// idempotent replay) and the reply to send once they are durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub reply: Reply,
+}
+
+/// Wraps one kind of event.
+pub fn event(kind: Kind) -> Event {
+    Event { kind: Some(kind) }
+}
+
+/// The ids of the tasks an event is about (their history lists it).
+pub fn event_task_id(event: &Event) -> Option<&str> {
+    let arn = match &event.kind {
+        Some(Kind::TaskCreated(e)) => e.task.as_ref()?.task_arn.as_deref()?,
+        Some(Kind::TaskChanged(e)) => e.task_arn.as_str(),
+        Some(Kind::TagsChanged(e)) if e.resource_arn.contains(":task/") => e.resource_arn.as_str(),
+        _ => return None,
+    };
+    Some(super::ids::stored_id_of(arn))
+}
+
+/// The name of an event's kind, e.g. `"TaskChanged"` (for logs, filters and errors).
+pub fn event_kind_name(event: &Event) -> &'static str {
+    match &event.kind {
+        Some(Kind::TaskCreated(_)) => "TaskCreated",
+        Some(Kind::TaskChanged(_)) => "TaskChanged",
+        Some(Kind::TagsChanged(_)) => "TagsChanged",
+        Some(Kind::ClientTokenRecorded(_)) => "ClientTokenRecorded",
+        Some(Kind::TaskDefinitionRegistered(_)) => "TaskDefinitionRegistered",
+        Some(Kind::TaskDefinitionDeregistered(_)) => "TaskDefinitionDeregistered",
+        Some(Kind::ClusterCreated(_)) => "ClusterCreated",
+        Some(Kind::ClusterDeleted(_)) => "ClusterDeleted",
+        Some(Kind::ContainerInstanceRegistered(_)) => "ContainerInstanceRegistered",
+        Some(Kind::ContainerInstanceDeregistered(_)) => "ContainerInstanceDeregistered",
+        None => "Unknown",
+    }
+}

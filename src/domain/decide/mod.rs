@@ -1,0 +1,161 @@
+//! `decide`: validates a command against current state and the ECS limits and turns it into
+//! events plus the reply the caller will get once they are durable. Pure: state comes through
+//! `StateView`, time, scope and id randomness through `CommandContext`.
+//! Does not apply events (`evolve` does) and never writes.
+
+mod admin;
+mod launch;
+mod transition;
+
+use super::command::{Command, CommandContext, Decision};
+use super::error::{DomainError, DomainResult, EcsException};
+use super::ids::{self, parse_cluster, parse_task_definition_ref, printable, Scope, TaskDefinitionRef};
+use super::state::{cluster_is_active, task_definition_is_active, StateView};
+use crate::proto::state::{ClusterRecord, TaskDefinitionRecord, TaskRecord};
+
+pub(crate) use admin::tags_of;
+pub use launch::run_task_fingerprint;
+pub(crate) use launch::{check_expression, instance_satisfies};
+
+/// Validates `command` against `state` and decides its events and reply.
+pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -> DomainResult<Decision> {
+    match command {
+        Command::RunTask(request) => launch::run_task(state, ctx, request),
+        Command::StartTask(request) => launch::start_task(state, ctx, request),
+        Command::StopTask(request) => transition::stop_task(state, ctx, request),
+        Command::SubmitTaskStateChange(request) => transition::submit_task_state_change(state, ctx, request),
+        Command::SubmitContainerStateChange(request) => {
+            transition::submit_container_state_change(state, ctx, request)
+        }
+        Command::RegisterTaskDefinition(request) => admin::register_task_definition(state, ctx, request),
+        Command::DeregisterTaskDefinition(request) => admin::deregister_task_definition(state, ctx, request),
+        Command::CreateCluster(request) => admin::create_cluster(state, ctx, request),
+        Command::DeleteCluster(request) => admin::delete_cluster(state, ctx, request),
+        Command::RegisterContainerInstance(request) => admin::register_container_instance(state, ctx, request),
+        Command::DeregisterContainerInstance(request) => {
+            admin::deregister_container_instance(state, ctx, request)
+        }
+        Command::TagResource(request) => admin::tag_resource(state, ctx, request),
+        Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
+    }
+}
+
+/// Resolves the `cluster` parameter to an ACTIVE cluster, or `ClusterNotFoundException`.
+pub(crate) fn active_cluster(
+    state: &impl StateView,
+    scope: &Scope,
+    input: Option<&str>,
+) -> DomainResult<(String, ClusterRecord)> {
+    let name = parse_cluster(scope, "cluster", input)?;
+    match state.cluster(scope, &name)? {
+        Some(record) if cluster_is_active(&record) => Ok((name, record)),
+        _ => Err(DomainError::cluster_not_found(&name)),
+    }
+}
+
+/// Resolves the `cluster` parameter of a read: ACTIVE or INACTIVE (deleted clusters stay
+/// describable), otherwise `ClusterNotFoundException`.
+pub(crate) fn known_cluster(
+    state: &impl StateView,
+    scope: &Scope,
+    input: Option<&str>,
+) -> DomainResult<(String, ClusterRecord)> {
+    let name = parse_cluster(scope, "cluster", input)?;
+    match state.cluster(scope, &name)? {
+        Some(record) => Ok((name, record)),
+        None => Err(DomainError::cluster_not_found(&name)),
+    }
+}
+
+/// Finds a task of the cluster by id or ARN; `None` when it is not a task of that cluster.
+pub(crate) fn task_in_cluster(
+    state: &impl StateView,
+    scope: &Scope,
+    cluster: &str,
+    field: &str,
+    input: &str,
+) -> DomainResult<Option<TaskRecord>> {
+    let reference = ids::parse_task_ref(scope, field, input)?;
+    if reference.cluster.as_deref().is_some_and(|c| c != cluster) {
+        return Ok(None);
+    }
+    let expected_arn = scope.task_arn(cluster, &reference.id);
+    Ok(state
+        .task(&reference.id)?
+        .filter(|r| r.task.as_ref().and_then(|t| t.task_arn.as_deref()) == Some(expected_arn.as_str())))
+}
+
+/// How a task definition is being used: launching needs an ACTIVE revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskDefinitionUse {
+    Launch,
+    Describe,
+}
+
+/// Resolves `family`, `family:revision` or an ARN (ECS_SEMANTICS §1.4).
+pub(crate) fn resolve_task_definition(
+    state: &impl StateView,
+    scope: &Scope,
+    field: &str,
+    input: &str,
+    usage: TaskDefinitionUse,
+) -> DomainResult<TaskDefinitionRecord> {
+    let unable = || {
+        DomainError::client_at(
+            field,
+            format!(
+                "Unable to describe task definition '{}': no such revision is registered in {}. \
+                 Register it first or name an existing family:revision.",
+                printable(input),
+                scope.region()
+            ),
+        )
+    };
+    let reference = parse_task_definition_ref(scope, field, input)?;
+    let (family, revision) = match &reference {
+        TaskDefinitionRef::Family(family) => {
+            let revision = state.latest_active_revision(scope, family)?.ok_or_else(unable)?;
+            (family.as_str(), revision)
+        }
+        TaskDefinitionRef::Revision(family, revision) => (family.as_str(), *revision),
+    };
+    let record = state.task_definition(scope, family, revision)?.ok_or_else(unable)?;
+    if usage == TaskDefinitionUse::Launch && !task_definition_is_active(&record) {
+        return Err(DomainError::invalid_parameter(
+            field,
+            format!("TaskDefinition is inactive: {family}:{revision} was deregistered; launch an ACTIVE revision."),
+        ));
+    }
+    Ok(record)
+}
+
+/// Checks an optional free-text member's length (in characters).
+pub(crate) fn check_length(field: &str, value: Option<&str>, max: usize) -> DomainResult<()> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(DomainError::invalid_parameter(
+            field,
+            format!("{field} may be at most {max} characters; got {}.", v.chars().count()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `startedBy`: letters, digits, `-`, `/`, `_`, at most `max` characters.
+pub(crate) fn check_started_by(value: Option<&str>, max: usize) -> DomainResult<()> {
+    let Some(v) = value else { return Ok(()) };
+    if v.is_empty() || v.len() > max || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-/_".contains(c)) {
+        return Err(DomainError::invalid_parameter(
+            "startedBy",
+            format!(
+                "startedBy '{}' is invalid: use 1 to {max} letters, digits, hyphens, slashes or underscores.",
+                printable(v)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A required member is missing.
+pub(crate) fn missing(field: &str, what: &str) -> DomainError {
+    DomainError::new(EcsException::InvalidParameterException, format!("{field} is required: {what}")).at(field)
+}

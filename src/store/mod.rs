@@ -1,0 +1,322 @@
+//! The durable store: opens a directory, runs the single writer, and offers every ECS command and
+//! query plus log reading, per-task history, verify and rebuild as plain Rust calls. Usable as a
+//! library with no gRPC in sight; cheap to clone and safe to share between threads.
+//! Does not speak any wire protocol (see `api`).
+
+pub mod clock;
+pub mod codec;
+pub mod engine;
+pub mod error;
+pub mod keys;
+pub mod migrate;
+mod overlay;
+pub mod reader;
+pub mod verify;
+pub mod views;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prost_types::Timestamp;
+
+use crate::domain::{query, Command, Reply, Scope};
+use crate::proto::log::LogRecord;
+use crate::proto::v1::*;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, SledEngine, SledOptions};
+pub use error::{StoreError, StoreResult};
+pub use verify::{RebuildReport, VerifyReport};
+use writer::{Job, Shared, WriterOptions};
+pub use writer::{Executed, WriterStats};
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub sled: SledOptions,
+    /// Most commands decided and committed together in one group (one batch, one fsync).
+    pub max_group: usize,
+    /// Commands that may wait for the writer; callers beyond it wait for room.
+    pub queue_depth: usize,
+    /// Whether each group is fsynced before it is acknowledged. Only benchmarks turn this off.
+    pub sync: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sled: SledOptions::default(),
+            max_group: 512,
+            queue_depth: 8192,
+            sync: true,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Who is asking: the account/region scope, a request id and a name for the log's cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub scope: Scope,
+    pub request_id: String,
+    /// E.g. `grpc 127.0.0.1:53412`, `aws-json`, `library`, `agent-simulator`.
+    pub name: String,
+}
+
+impl Caller {
+    /// A caller for library use, with a fresh request id.
+    pub fn library(scope: Scope) -> Caller {
+        Caller { scope, request_id: uuid::Uuid::new_v4().to_string(), name: "library".to_string() }
+    }
+}
+
+/// A taskledger store. Cloning gives another handle to the same store; the writer stops when
+/// the last handle is dropped, after answering everything already queued.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<dyn Engine>,
+    shared: Arc<Shared>,
+    queue: Option<flume::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+macro_rules! command_methods {
+    ($($(#[$doc:meta])* $name:ident: $variant:ident($request:ty) -> $response:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self, caller: &Caller, request: $request) -> StoreResult<$response> {
+                match self.execute(caller, Command::$variant(request))?.reply {
+                    Reply::$variant(response) => Ok(response),
+                    other => unreachable!("{} answered with {other:?}", stringify!($variant)),
+                }
+            }
+        )*
+    };
+}
+
+macro_rules! query_methods {
+    ($($(#[$doc:meta])* $name:ident($request:ty) -> $response:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self, scope: &Scope, request: &$request) -> StoreResult<$response> {
+                query::$name(&self.state(), scope, request).map_err(StoreError::from_read)
+            }
+        )*
+    };
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with default options.
+    pub fn open(dir: impl AsRef<Path>) -> StoreResult<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store in `dir`: migrates it if it is older, refuses it if it is
+    /// newer, checks the last log record, and starts the writer.
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> StoreResult<Store> {
+        let path = dir.as_ref().to_path_buf();
+        let engine: Arc<dyn Engine> = Arc::new(
+            SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?,
+        );
+        Store::open_engine(engine, path, options)
+    }
+
+    /// Opens a store on any engine (the path is only used in messages).
+    pub fn open_engine(engine: Arc<dyn Engine>, path: PathBuf, options: StoreOptions) -> StoreResult<Store> {
+        migrate::prepare(&*engine, &path)?;
+        let (head, last_time) = recover(&*engine)?;
+        let shared = Arc::new(Shared::default());
+        *shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        let (sender, receiver) = flume::bounded(options.queue_depth.max(1));
+        let writer = writer::spawn(
+            Arc::clone(&engine),
+            Arc::clone(&shared),
+            Arc::clone(&options.clock),
+            WriterOptions { max_group: options.max_group.max(1), sync: options.sync },
+            head,
+            last_time,
+            receiver,
+        )
+        .map_err(|e| StoreError::storage("starting the writer thread", e))?;
+        tracing::info!(path = %path.display(), head, "store open");
+        Ok(Store { inner: Arc::new(Inner { engine, shared, queue: Some(sender), writer: Some(writer), path }) })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn queue(&self) -> &flume::Sender<Job> {
+        self.inner.queue.as_ref().expect("the queue lives as long as the store")
+    }
+
+    fn state(&self) -> reader::SledState<'_> {
+        reader::SledState { engine: &*self.inner.engine }
+    }
+
+    /// Executes a command: returns once its events are durable (or it was refused).
+    pub fn execute(&self, caller: &Caller, command: Command) -> StoreResult<Executed> {
+        let (reply, answer) = flume::bounded(1);
+        self.queue()
+            .send(Job::Command { caller: caller.clone(), command, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// `execute` for async callers: waits without blocking the executor's thread.
+    pub async fn execute_async(&self, caller: &Caller, command: Command) -> StoreResult<Executed> {
+        let (reply, answer) = flume::bounded(1);
+        self.queue()
+            .send_async(Job::Command { caller: caller.clone(), command, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.recv_async().await.map_err(|_| StoreError::Closed)?
+    }
+
+    command_methods! {
+        /// RunTask: launches `count` tasks; see ECS_SEMANTICS §2.1.
+        run_task: RunTask(RunTaskRequest) -> RunTaskResponse;
+        start_task: StartTask(StartTaskRequest) -> StartTaskResponse;
+        stop_task: StopTask(StopTaskRequest) -> StopTaskResponse;
+        submit_task_state_change: SubmitTaskStateChange(SubmitTaskStateChangeRequest) -> SubmitTaskStateChangeResponse;
+        submit_container_state_change: SubmitContainerStateChange(SubmitContainerStateChangeRequest) -> SubmitContainerStateChangeResponse;
+        register_task_definition: RegisterTaskDefinition(RegisterTaskDefinitionRequest) -> RegisterTaskDefinitionResponse;
+        deregister_task_definition: DeregisterTaskDefinition(DeregisterTaskDefinitionRequest) -> DeregisterTaskDefinitionResponse;
+        create_cluster: CreateCluster(CreateClusterRequest) -> CreateClusterResponse;
+        delete_cluster: DeleteCluster(DeleteClusterRequest) -> DeleteClusterResponse;
+        register_container_instance: RegisterContainerInstance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
+        deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
+        tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
+        untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
+    }
+
+    query_methods! {
+        describe_tasks(DescribeTasksRequest) -> DescribeTasksResponse;
+        list_tasks(ListTasksRequest) -> ListTasksResponse;
+        describe_task_definition(DescribeTaskDefinitionRequest) -> DescribeTaskDefinitionResponse;
+        list_task_definitions(ListTaskDefinitionsRequest) -> ListTaskDefinitionsResponse;
+        list_task_definition_families(ListTaskDefinitionFamiliesRequest) -> ListTaskDefinitionFamiliesResponse;
+        describe_clusters(DescribeClustersRequest) -> DescribeClustersResponse;
+        list_clusters(ListClustersRequest) -> ListClustersResponse;
+        describe_container_instances(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
+        list_container_instances(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
+        list_tags_for_resource(ListTagsForResourceRequest) -> ListTagsForResourceResponse;
+    }
+
+    /// The seq of the last durable event (0 for an empty store).
+    pub fn head_seq(&self) -> u64 {
+        self.inner.shared.head()
+    }
+
+    /// Waits until the head passes `seq` or `timeout` elapses; returns the head.
+    pub fn wait_for_head(&self, seq: u64, timeout: std::time::Duration) -> u64 {
+        let shared = &self.inner.shared;
+        let guard = shared.head.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = shared
+            .head_moved
+            .wait_timeout_while(guard, timeout, |head| *head <= seq)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+
+    /// Up to `limit` log records from `from` (inclusive), in seq order; only durable ones.
+    pub fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
+        let head = self.head_seq();
+        let mut records = self.state().log_range(from.max(1), limit).map_err(StoreError::from_read)?;
+        records.retain(|r| r.seq <= head);
+        Ok(records)
+    }
+
+    /// The events about one task (by id), after seq `after`, in order; at most `limit`.
+    pub fn task_history(&self, task_id: &str, after: Option<u64>, limit: usize) -> StoreResult<Vec<LogRecord>> {
+        let state = self.state();
+        let head = self.head_seq();
+        let mut records = Vec::new();
+        for seq in state.task_event_seqs(task_id, after, limit).map_err(StoreError::from_read)? {
+            if seq > head {
+                break;
+            }
+            match state.log_record(seq).map_err(StoreError::from_read)? {
+                Some(record) => records.push(record),
+                None => return Err(StoreError::Corrupt(format!("history of {task_id} names seq {seq}, which is not in the log"))),
+            }
+        }
+        Ok(records)
+    }
+
+    /// Writer counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.shared.stats
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> StoreResult<u64> {
+        self.inner.engine.size_on_disk().map_err(|e| StoreError::storage("measuring the store", e))
+    }
+
+    /// Runs `work` on the writer thread between groups, with writes paused.
+    fn maintenance<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Engine) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = flume::bounded(1);
+        self.queue()
+            .send(Job::Maintenance(Box::new(move |state| {
+                let _ = reply.send(work(&*state.engine));
+            })))
+            .map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Rebuilds every view from the log in memory and compares with the stored views. Writes
+    /// wait while it runs. `progress(done, total)` is called as records are replayed.
+    pub fn verify(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<VerifyReport> {
+        self.maintenance(move |engine| verify::verify(engine, &progress))
+    }
+
+    /// Rewrites every stored view from the log. Writes wait while it runs.
+    pub fn rebuild(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<RebuildReport> {
+        self.maintenance(move |engine| verify::rebuild(engine, &progress))
+    }
+}
+
+/// The head and the time of the last record, after checking that the last record is intact
+/// and that the log ends where meta says it does.
+fn recover(engine: &dyn Engine) -> StoreResult<(u64, Timestamp)> {
+    let head = verify::head_of(engine)?;
+    let log_start = keys::log(1);
+    let log_end = keys::prefix_end(&[keys::LOG]);
+    let last = engine
+        .range_rev(&log_start, &log_end)
+        .next()
+        .transpose()
+        .map_err(|e| StoreError::storage("reading the end of the log", e))?;
+    match last {
+        None if head == 0 => Ok((0, Timestamp::default())),
+        None => Err(StoreError::Corrupt(format!("meta says the log ends at seq {head}, but the log is empty"))),
+        Some((key, bytes)) => {
+            let seq = key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            if seq != head {
+                return Err(StoreError::Corrupt(format!("the log ends at seq {seq}, but meta says {head}")));
+            }
+            let record = codec::unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((head, record.time.unwrap_or_default()))
+        }
+    }
+}

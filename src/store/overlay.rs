@@ -1,0 +1,241 @@
+//! The writer's view of state during one group commit: committed views read through the engine,
+//! with the records earlier commands of the same group changed laid over them. At the end of the
+//! group its changes become view writes (records plus index diffs) in the group's one batch.
+//! Does not decide or fold events itself; `decide` and `evolve` work through it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use super::engine::WriteBatch;
+use super::reader::SledState;
+use super::views::{self, Entry};
+use crate::domain::error::DomainResult;
+use crate::domain::ids::Scope;
+use crate::domain::state::{task_definition_is_active, task_instance_id, task_is_stopped, StateMut, StateView};
+use crate::domain::DomainError;
+use crate::proto::state::{
+    ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
+};
+
+/// A record as committed (`original`) and as this group leaves it (`current`).
+struct Slot<T> {
+    original: Option<T>,
+    current: Option<T>,
+    dirty: bool,
+}
+
+type Slots<K, T> = RefCell<HashMap<K, Slot<T>>>;
+
+pub struct Overlay<'a> {
+    base: SledState<'a>,
+    tasks: Slots<String, TaskRecord>,
+    clusters: Slots<(Scope, String), ClusterRecord>,
+    task_definitions: Slots<(Scope, String, u32), TaskDefinitionRecord>,
+    families: Slots<(Scope, String), FamilyRecord>,
+    instances: Slots<String, ContainerInstanceRecord>,
+    tokens: Slots<(String, String), ClientTokenRecord>,
+    /// A read that failed while a record was being put; fails the group at commit.
+    fault: RefCell<Option<DomainError>>,
+}
+
+fn get<K: Hash + Eq, T: Clone>(
+    slots: &Slots<K, T>,
+    key: K,
+    load: impl FnOnce() -> DomainResult<Option<T>>,
+) -> DomainResult<Option<T>> {
+    if let Some(slot) = slots.borrow().get(&key) {
+        return Ok(slot.current.clone());
+    }
+    let loaded = load()?;
+    slots.borrow_mut().insert(key, Slot { original: loaded.clone(), current: loaded.clone(), dirty: false });
+    Ok(loaded)
+}
+
+impl<'a> Overlay<'a> {
+    pub fn new(base: SledState<'a>) -> Self {
+        Overlay {
+            base,
+            tasks: RefCell::default(),
+            clusters: RefCell::default(),
+            task_definitions: RefCell::default(),
+            families: RefCell::default(),
+            instances: RefCell::default(),
+            tokens: RefCell::default(),
+            fault: RefCell::default(),
+        }
+    }
+
+    fn put<K: Hash + Eq, T>(&self, slots: &Slots<K, T>, key: K, value: T, load: impl FnOnce() -> DomainResult<Option<T>>) {
+        let mut map = slots.borrow_mut();
+        if let Some(slot) = map.get_mut(&key) {
+            slot.current = Some(value);
+            slot.dirty = true;
+            return;
+        }
+        let original = load().unwrap_or_else(|e| {
+            self.fault.borrow_mut().get_or_insert(e);
+            None
+        });
+        map.insert(key, Slot { original, current: Some(value), dirty: true });
+    }
+
+    /// The view writes of everything this group changed.
+    pub fn into_batch(self, batch: &mut WriteBatch) -> DomainResult<()> {
+        if let Some(fault) = self.fault.into_inner() {
+            return Err(fault);
+        }
+        diff(self.tasks, batch, |(id, r)| views::task(id, r));
+        diff(self.clusters, batch, |((s, n), r)| views::cluster(s, n, r));
+        diff(self.task_definitions, batch, |((s, f, v), r)| views::task_definition(s, f, *v, r));
+        diff(self.families, batch, |((s, f), r)| views::family(s, f, r));
+        diff(self.instances, batch, |(id, r)| views::instance(id, r));
+        diff(self.tokens, batch, |((a, t), r)| views::client_token(a, t, r));
+        Ok(())
+    }
+}
+
+fn diff<K, T>(slots: Slots<K, T>, batch: &mut WriteBatch, entries: impl Fn((&K, &T)) -> Vec<Entry>) {
+    for (key, slot) in slots.into_inner() {
+        if !slot.dirty {
+            continue;
+        }
+        let old: Vec<Entry> = slot.original.as_ref().map(|r| entries((&key, r))).unwrap_or_default();
+        let new: Vec<Entry> = slot.current.as_ref().map(|r| entries((&key, r))).unwrap_or_default();
+        for (k, _) in &old {
+            if !new.iter().any(|(n, _)| n == k) {
+                batch.delete(k.clone());
+            }
+        }
+        for (k, v) in new {
+            if !old.iter().any(|(o, ov)| *o == k && *ov == v) {
+                batch.put(k, v);
+            }
+        }
+    }
+}
+
+impl StateView for Overlay<'_> {
+    fn cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<ClusterRecord>> {
+        get(&self.clusters, (scope.clone(), name.to_string()), || self.base.cluster(scope, name))
+    }
+
+    fn active_cluster_count(&self, scope: &Scope) -> DomainResult<usize> {
+        let mut count = self.base.active_cluster_count(scope)? as i64;
+        for ((s, _), slot) in self.clusters.borrow().iter() {
+            if s == scope && slot.dirty {
+                let was = slot.original.as_ref().is_some_and(crate::domain::state::cluster_is_active);
+                let is = slot.current.as_ref().is_some_and(crate::domain::state::cluster_is_active);
+                count += i64::from(is) - i64::from(was);
+            }
+        }
+        Ok(count.max(0) as usize)
+    }
+
+    fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
+        get(&self.tasks, task_id.to_string(), || self.base.task(task_id))
+    }
+
+    fn task_definition(&self, scope: &Scope, family: &str, revision: u32) -> DomainResult<Option<TaskDefinitionRecord>> {
+        get(&self.task_definitions, (scope.clone(), family.to_string(), revision), || {
+            self.base.task_definition(scope, family, revision)
+        })
+    }
+
+    fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
+        get(&self.families, (scope.clone(), family.to_string()), || self.base.family(scope, family))
+    }
+
+    fn latest_active_revision(&self, scope: &Scope, family: &str) -> DomainResult<Option<u32>> {
+        let pending: Vec<(u32, bool)> = self
+            .task_definitions
+            .borrow()
+            .iter()
+            .filter(|((s, f, _), slot)| s == scope && f == family && slot.dirty)
+            .map(|((_, _, r), slot)| (*r, slot.current.as_ref().is_some_and(task_definition_is_active)))
+            .collect();
+        let newest_pending = pending.iter().filter(|(_, active)| *active).map(|(r, _)| *r).max();
+        // The committed latest may have been deregistered in this group: walk down past those.
+        let mut committed = self.base.latest_active_revision(scope, family)?;
+        while let Some(revision) = committed {
+            if !pending.iter().any(|(r, active)| *r == revision && !active) {
+                break;
+            }
+            committed = (1..revision)
+                .rev()
+                .find(|r| {
+                    !pending.iter().any(|(p, _)| p == r)
+                        && self.base.task_definition(scope, family, *r).ok().flatten().is_some_and(|t| task_definition_is_active(&t))
+                });
+        }
+        Ok(newest_pending.max(committed))
+    }
+
+    fn container_instance(&self, instance_id: &str) -> DomainResult<Option<ContainerInstanceRecord>> {
+        get(&self.instances, instance_id.to_string(), || self.base.container_instance(instance_id))
+    }
+
+    fn container_instance_ids(&self, scope: &Scope, cluster: &str) -> DomainResult<Vec<String>> {
+        let mut ids = self.base.container_instance_ids(scope, cluster)?;
+        let arn_prefix = scope.container_instance_arn(cluster, "");
+        for (id, slot) in self.instances.borrow().iter() {
+            let in_cluster = slot.current.as_ref().and_then(|r| r.container_instance.as_ref()).and_then(|c| c.container_instance_arn.as_deref()).is_some_and(|a| a.starts_with(&arn_prefix));
+            if in_cluster && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
+        let mut ids = self.base.unstopped_task_ids_on_instance(instance_id)?;
+        for (id, slot) in self.tasks.borrow().iter() {
+            if slot.current.as_ref().is_some_and(|r| task_instance_id(r) == Some(instance_id)) && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let mut unstopped = Vec::new();
+        for id in ids {
+            if self.task(&id)?.is_some_and(|r| !task_is_stopped(&r)) {
+                unstopped.push(id);
+            }
+        }
+        unstopped.sort();
+        Ok(unstopped)
+    }
+
+    fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
+        get(&self.tokens, (cluster_arn.to_string(), token.to_string()), || self.base.client_token(cluster_arn, token))
+    }
+}
+
+impl StateMut for Overlay<'_> {
+    fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord) {
+        self.put(&self.clusters, (scope.clone(), name.to_string()), record, || self.base.cluster(scope, name));
+    }
+
+    fn put_task(&mut self, task_id: &str, record: TaskRecord) {
+        self.put(&self.tasks, task_id.to_string(), record, || self.base.task(task_id));
+    }
+
+    fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {
+        self.put(&self.task_definitions, (scope.clone(), family.to_string(), revision), record, || {
+            self.base.task_definition(scope, family, revision)
+        });
+    }
+
+    fn put_family(&mut self, scope: &Scope, family: &str, record: FamilyRecord) {
+        self.put(&self.families, (scope.clone(), family.to_string()), record, || self.base.family(scope, family));
+    }
+
+    fn put_container_instance(&mut self, instance_id: &str, record: ContainerInstanceRecord) {
+        self.put(&self.instances, instance_id.to_string(), record, || self.base.container_instance(instance_id));
+    }
+
+    fn put_client_token(&mut self, cluster_arn: &str, token: &str, record: ClientTokenRecord) {
+        self.put(&self.tokens, (cluster_arn.to_string(), token.to_string()), record, || {
+            self.base.client_token(cluster_arn, token)
+        });
+    }
+}

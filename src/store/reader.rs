@@ -1,0 +1,224 @@
+//! Reading the views straight from the engine, from any thread, without the writer: the
+//! `StateView`/`StateIndex` implementation queries and the writer's overlay build on, and reading
+//! the log itself (by seq, and per task through the history index).
+//! Does not write.
+
+use prost::Message;
+
+use super::codec::{decode_view, unframe_log_record};
+use super::engine::Engine;
+use super::keys;
+use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::ids::Scope;
+use crate::domain::state::{task_is_stopped, StateIndex, StateView, TaskListing};
+use crate::proto::log::LogRecord;
+use crate::proto::state::{
+    ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
+};
+use crate::proto::v1::TaskDefinitionStatus;
+
+/// The committed views, read through an engine.
+pub struct SledState<'a> {
+    pub engine: &'a dyn Engine,
+}
+
+fn fault(e: impl std::fmt::Display) -> DomainError {
+    DomainError::server(format!("storage fault while reading: {e}"))
+}
+
+impl SledState<'_> {
+    fn record<M: Message + Default>(&self, key: &[u8]) -> DomainResult<Option<M>> {
+        match self.engine.get(key).map_err(fault)? {
+            Some(bytes) => decode_view(key, &bytes).map(Some).map_err(fault),
+            None => Ok(None),
+        }
+    }
+
+    /// Key suffixes under `prefix`, after `after` (a suffix), ascending, at most `limit`.
+    fn suffixes(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> DomainResult<Vec<Vec<u8>>> {
+        let start = match after {
+            Some(after) => [prefix, after, &[0]].concat(),
+            None => prefix.to_vec(),
+        };
+        let end = keys::prefix_end(prefix);
+        let mut out = Vec::new();
+        for entry in self.engine.range(&start, &end).take(limit) {
+            let (key, _) = entry.map_err(fault)?;
+            out.push(key[prefix.len()..].to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The head of the log: the highest seq written.
+    pub fn head_seq(&self) -> DomainResult<u64> {
+        Ok(match self.engine.get(keys::META_HEAD_SEQ).map_err(fault)? {
+            Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes.try_into().expect("8 bytes")),
+            Some(_) => return Err(fault("meta head_seq is damaged")),
+            None => 0,
+        })
+    }
+
+    /// The log record at `seq`, if written.
+    pub fn log_record(&self, seq: u64) -> DomainResult<Option<LogRecord>> {
+        match self.engine.get(&keys::log(seq)).map_err(fault)? {
+            Some(bytes) => unframe_log_record(seq, &bytes).map(Some).map_err(fault),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` log records from `from` (inclusive), in seq order.
+    pub fn log_range(&self, from: u64, limit: usize) -> DomainResult<Vec<LogRecord>> {
+        let start = keys::log(from);
+        let end = keys::prefix_end(&[keys::LOG]);
+        let mut out = Vec::new();
+        for entry in self.engine.range(&start, &end).take(limit) {
+            let (key, bytes) = entry.map_err(fault)?;
+            let seq = u64::from_be_bytes(key[1..].try_into().map_err(|_| fault("damaged log key"))?);
+            out.push(unframe_log_record(seq, &bytes).map_err(fault)?);
+        }
+        Ok(out)
+    }
+
+    /// Seqs of a task's events after `after`, ascending, at most `limit`.
+    pub fn task_event_seqs(&self, task_id: &str, after: Option<u64>, limit: usize) -> DomainResult<Vec<u64>> {
+        let prefix = keys::history_prefix(task_id);
+        let after = after.map(|s| s.to_be_bytes().to_vec());
+        let suffixes = self.suffixes(&prefix, after.as_deref(), limit)?;
+        suffixes
+            .into_iter()
+            .map(|s| s.try_into().map(u64::from_be_bytes).map_err(|_| fault("damaged history key")))
+            .collect()
+    }
+}
+
+impl StateView for SledState<'_> {
+    fn cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<ClusterRecord>> {
+        self.record(&keys::cluster(scope, name))
+    }
+
+    fn active_cluster_count(&self, scope: &Scope) -> DomainResult<usize> {
+        let prefix = keys::cluster_prefix(scope);
+        let mut count = 0;
+        for entry in self.engine.range(&prefix, &keys::prefix_end(&prefix)) {
+            let (key, bytes) = entry.map_err(fault)?;
+            let record: ClusterRecord = decode_view(&key, &bytes).map_err(fault)?;
+            if crate::domain::state::cluster_is_active(&record) {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
+        self.record(&keys::task(task_id))
+    }
+
+    fn task_definition(&self, scope: &Scope, family: &str, revision: u32) -> DomainResult<Option<TaskDefinitionRecord>> {
+        self.record(&keys::task_definition(scope, family, revision))
+    }
+
+    fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
+        self.record(&keys::family(scope, family))
+    }
+
+    fn latest_active_revision(&self, scope: &Scope, family: &str) -> DomainResult<Option<u32>> {
+        let prefix = keys::task_definitions_by_status(scope, TaskDefinitionStatus::Active, Some(family));
+        match self.engine.range_rev(&prefix, &keys::prefix_end(&prefix)).next() {
+            Some(entry) => {
+                let (key, _) = entry.map_err(fault)?;
+                let tail: [u8; 4] = key[prefix.len()..].try_into().map_err(|_| fault("damaged revision index"))?;
+                Ok(Some(u32::from_be_bytes(tail)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn container_instance(&self, instance_id: &str) -> DomainResult<Option<ContainerInstanceRecord>> {
+        self.record(&keys::instance(instance_id))
+    }
+
+    fn container_instance_ids(&self, scope: &Scope, cluster: &str) -> DomainResult<Vec<String>> {
+        let prefix = keys::instances_of_cluster(scope, cluster);
+        let suffixes = self.suffixes(&prefix, None, usize::MAX)?;
+        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+    }
+
+    fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
+        let mut ids = Vec::new();
+        for desired in [crate::domain::lifecycle::DesiredStatus::Running, crate::domain::lifecycle::DesiredStatus::Stopped] {
+            let prefix = keys::tasks_on_instance(instance_id, desired);
+            for suffix in self.suffixes(&prefix, None, usize::MAX)? {
+                let id = String::from_utf8_lossy(&suffix).into_owned();
+                if self.task(&id)?.is_some_and(|r| !task_is_stopped(&r)) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
+        self.record(&keys::client_token(cluster_arn, token))
+    }
+}
+
+impl StateIndex for SledState<'_> {
+    fn task_ids(&self, listing: &TaskListing, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+        let prefix = keys::task_listing(listing);
+        let suffixes = self.suffixes(&prefix, after.map(str::as_bytes), limit)?;
+        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+    }
+
+    fn cluster_names(&self, scope: &Scope, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+        let prefix = keys::cluster_prefix(scope);
+        let suffixes = self.suffixes(&prefix, after.map(str::as_bytes), limit)?;
+        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+    }
+
+    fn task_definition_revisions(
+        &self,
+        scope: &Scope,
+        status: TaskDefinitionStatus,
+        family: Option<&str>,
+        descending: bool,
+        after: Option<(&str, u32)>,
+        limit: usize,
+    ) -> DomainResult<Vec<(String, u32)>> {
+        let base = keys::task_definitions_by_status(scope, status, None);
+        let prefix = keys::task_definitions_by_status(scope, status, family);
+        let end = keys::prefix_end(&prefix);
+        let cursor = after.map(|(f, r)| keys::task_definition_by_status(scope, status, f, r));
+        let entries = if descending {
+            let upper = cursor.unwrap_or(end);
+            self.engine.range_rev(&prefix, &upper)
+        } else {
+            let lower = cursor.map(|mut c| {
+                c.push(0);
+                c
+            });
+            self.engine.range(lower.as_deref().unwrap_or(&prefix), &end)
+        };
+        let mut out = Vec::new();
+        for entry in entries.take(limit) {
+            let (key, _) = entry.map_err(fault)?;
+            out.push(keys::split_family_revision(&key[base.len()..]).ok_or_else(|| fault("damaged task-definition index"))?);
+        }
+        Ok(out)
+    }
+
+    fn family_names(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+        let base = keys::family_prefix(scope, "");
+        let start = match after {
+            Some(after) => [keys::family(scope, after), vec![0]].concat(),
+            None => keys::family_prefix(scope, prefix),
+        };
+        let end = keys::prefix_end(&keys::family_prefix(scope, prefix));
+        let mut out = Vec::new();
+        for entry in self.engine.range(&start, &end).take(limit) {
+            let (key, _) = entry.map_err(fault)?;
+            out.push(String::from_utf8_lossy(&key[base.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,243 @@
+//! The single writer: one thread drains a bounded queue of commands in groups, decides each
+//! against the committed views plus what earlier commands of its group changed, writes the
+//! group's log records, history entries, view changes and head in ONE atomic batch, makes it
+//! durable, and only then answers every caller of the group. Maintenance work (rebuild, verify)
+//! runs on the same thread, between groups.
+//! Does not serve reads: readers go to the engine directly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use prost_types::Timestamp;
+
+use super::clock::Clock;
+use super::codec::frame_log_record;
+use super::engine::{Engine, WriteBatch};
+use super::error::{StoreError, StoreResult};
+use super::keys;
+use super::overlay::Overlay;
+use super::reader::SledState;
+use super::Caller;
+use crate::domain::command::event_task_id;
+use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
+use crate::proto::log::{Cause, LogRecord};
+
+/// What a command produced once durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    pub reply: Reply,
+    /// Seqs of the events it appended, if any.
+    pub seqs: Option<std::ops::RangeInclusive<u64>>,
+}
+
+/// Work for the writer thread.
+pub(crate) enum Job {
+    Command { caller: Caller, command: Command, reply: flume::Sender<StoreResult<Executed>> },
+    /// Runs with exclusive access between groups (rebuild, verify).
+    Maintenance(Box<dyn FnOnce(&mut WriterState) + Send>),
+}
+
+/// Counters of the writer, for benchmarks and the admin API.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub groups: AtomicU64,
+    pub commands: AtomicU64,
+    pub events: AtomicU64,
+    pub syncs: AtomicU64,
+}
+
+/// State shared between the writer and the `Store` handles.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The last durable seq, and a condition variable rung when it moves.
+    pub head: Mutex<u64>,
+    pub head_moved: Condvar,
+    /// Why writes are refused (after a failed write or fsync), if they are.
+    pub refused: Mutex<Option<String>>,
+    pub stats: WriterStats,
+}
+
+impl Shared {
+    pub fn head(&self) -> u64 {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, head: u64) {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        self.head_moved.notify_all();
+    }
+}
+
+pub(crate) struct WriterOptions {
+    pub max_group: usize,
+    pub sync: bool,
+}
+
+/// The writer thread's state; maintenance jobs get it mutably.
+pub(crate) struct WriterState {
+    pub engine: Arc<dyn Engine>,
+    pub shared: Arc<Shared>,
+    pub head: u64,
+    pub last_time: Timestamp,
+    clock: Arc<dyn Clock>,
+    options: WriterOptions,
+    seed: IdSeed,
+    commands_seen: u64,
+}
+
+pub(crate) fn spawn(
+    engine: Arc<dyn Engine>,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    options: WriterOptions,
+    head: u64,
+    last_time: Timestamp,
+    queue: flume::Receiver<Job>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut state = WriterState {
+        engine,
+        shared,
+        head,
+        last_time,
+        clock,
+        options,
+        seed: IdSeed(uuid::Uuid::new_v4().as_u128()),
+        commands_seen: 0,
+    };
+    std::thread::Builder::new().name("taskledger-writer".into()).spawn(move || {
+        while let Ok(first) = queue.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < state.options.max_group {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut commands = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                match job {
+                    Job::Command { caller, command, reply } => commands.push((caller, command, reply)),
+                    Job::Maintenance(work) => {
+                        state.commit(std::mem::take(&mut commands));
+                        work(&mut state);
+                    }
+                }
+            }
+            state.commit(commands);
+        }
+        tracing::debug!(head = state.head, "writer stopped: every store handle is closed");
+    })
+}
+
+type Pending = (Caller, Command, flume::Sender<StoreResult<Executed>>);
+
+impl WriterState {
+    /// Decides, writes and makes durable one group, then answers its callers.
+    fn commit(&mut self, group: Vec<Pending>) {
+        if group.is_empty() {
+            return;
+        }
+        if let Some(reason) = self.shared.refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            for (_, _, reply) in group {
+                let _ = reply.send(Err(StoreError::WritesRefused(reason.clone())));
+            }
+            return;
+        }
+        let now = later(self.clock.now(), self.last_time);
+        let group_start = self.head + 1;
+        let span = tracing::debug_span!("group_commit", first_seq = group_start, commands = group.len(), events = tracing::field::Empty);
+        let _entered = span.enter();
+
+        let engine = Arc::clone(&self.engine);
+        let mut overlay = Overlay::new(SledState { engine: &*engine });
+        let mut batch = WriteBatch::default();
+        let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
+        let mut seq = self.head;
+        for (caller, command, _) in &group {
+            self.commands_seen += 1;
+            let ctx = CommandContext { scope: caller.scope.clone(), now, seed: IdSeed(self.seed.derive(self.commands_seen)) };
+            let decision = match decide(&overlay, &ctx, command) {
+                Ok(decision) => decision,
+                Err(e) if e.exception == EcsException::ServerException => {
+                    results.push(Err(StoreError::from_read(e)));
+                    continue;
+                }
+                Err(e) => {
+                    results.push(Err(StoreError::Rejected(e)));
+                    continue;
+                }
+            };
+            let first = seq + 1;
+            let cause = Cause {
+                request_id: caller.request_id.clone(),
+                operation: command.operation().to_string(),
+                caller: caller.name.clone(),
+                client_token: command.client_token().unwrap_or_default().to_string(),
+                group_commit: group_start,
+            };
+            for event in decision.events {
+                seq += 1;
+                if let Err(e) = evolve(&mut overlay, &now, &event) {
+                    // The views and the log disagree: write nothing of this group.
+                    tracing::error!(seq, error = %e, "cannot apply a decided event; the views may be damaged (run verify)");
+                    let message = format!("applying seq {seq}: {e}");
+                    return fail_all(group, || StoreError::Corrupt(message.clone()));
+                }
+                if let Some(task_id) = event_task_id(&event) {
+                    batch.put(keys::history(task_id, seq), Vec::new());
+                }
+                let record = LogRecord { seq, time: Some(now), cause: Some(cause.clone()), event: Some(event) };
+                batch.put(keys::log(seq), frame_log_record(&record));
+            }
+            results.push(Ok(Executed { reply: decision.reply, seqs: (seq >= first).then_some(first..=seq) }));
+        }
+        let events = seq - self.head;
+        span.record("events", events);
+        self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.commands.fetch_add(group.len() as u64, Ordering::Relaxed);
+        if events > 0 {
+            if let Err(e) = overlay.into_batch(&mut batch) {
+                return fail_all(group, || StoreError::from_read(e.clone()));
+            }
+            batch.put(keys::META_HEAD_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+            if let Err(e) = self.engine.apply(batch) {
+                return self.refuse_writes(group, "applying a group commit", e.to_string());
+            }
+            if self.options.sync {
+                if let Err(e) = self.engine.sync() {
+                    return self.refuse_writes(group, "making a group commit durable", e.to_string());
+                }
+                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            self.head = seq;
+            self.last_time = now;
+            self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
+            self.shared.publish(seq);
+        }
+        for ((_, _, reply), result) in group.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// After a failed write or fsync nothing more is written until the store is reopened: the
+    /// engine's state is unknown, and retrying an fsync can report success for lost data.
+    fn refuse_writes(&mut self, group: Vec<Pending>, context: &'static str, error: String) {
+        tracing::error!(%error, context, "storage failure: the store refuses writes until it is reopened");
+        *self.shared.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{context}: {error}"));
+        fail_all(group, || StoreError::Storage { context, message: error.clone() });
+    }
+}
+
+fn fail_all(group: Vec<Pending>, error: impl Fn() -> StoreError) {
+    for (_, _, reply) in group {
+        let _ = reply.send(Err(error()));
+    }
+}
+
+fn later(a: Timestamp, b: Timestamp) -> Timestamp {
+    if (a.seconds, a.nanos) >= (b.seconds, b.nanos) {
+        a
+    } else {
+        b
+    }
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: the store's promises (DESIGN invariants), lifecycle
+//! conformance, crash safety with real processes, and migrations.
+
+mod support;
+
+mod lifecycle;

@@ -1,0 +1,130 @@
+//! Shared fixtures: a store in a temp dir with a manual clock, and request builders.
+
+#![allow(dead_code)]
+
+use taskledger::domain::Scope;
+use taskledger::proto::v1::*;
+use taskledger::store::{Caller, ManualClock, Store, StoreOptions};
+
+pub struct Fixture {
+    pub store: Store,
+    pub clock: ManualClock,
+    pub caller: Caller,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn scope() -> Scope {
+    Scope::new("us-east-1", "123456789012").unwrap()
+}
+
+pub fn options(clock: &ManualClock) -> StoreOptions {
+    StoreOptions { clock: std::sync::Arc::new(clock.clone()), ..StoreOptions::default() }
+}
+
+pub fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+    Fixture { store, clock, caller: Caller::library(scope()), dir }
+}
+
+impl Fixture {
+    pub fn reopen(self) -> Fixture {
+        let Fixture { store, clock, caller, dir } = self;
+        drop(store);
+        let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+        Fixture { store, clock, caller, dir }
+    }
+
+    pub fn cluster(&self, name: &str) -> Cluster {
+        let request = CreateClusterRequest { cluster_name: Some(name.into()), ..Default::default() };
+        self.store.create_cluster(&self.caller, request).unwrap().cluster.unwrap()
+    }
+
+    pub fn fargate_definition(&self, family: &str) -> TaskDefinition {
+        let request = RegisterTaskDefinitionRequest {
+            family: Some(family.into()),
+            network_mode: Some(NetworkMode::Awsvpc as i32),
+            requires_compatibilities: vec![Compatibility::Fargate as i32],
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            container_definitions: vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("nginx:1.25".into()),
+                essential: Some(true),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        self.store.register_task_definition(&self.caller, request).unwrap().task_definition.unwrap()
+    }
+
+    pub fn ec2_definition(&self, family: &str, cpu: i32, memory: i32, host_port: Option<i32>) -> TaskDefinition {
+        let request = RegisterTaskDefinitionRequest {
+            family: Some(family.into()),
+            container_definitions: vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("busybox".into()),
+                cpu: Some(cpu),
+                memory: Some(memory),
+                port_mappings: host_port
+                    .map(|p| vec![PortMapping { container_port: Some(80), host_port: Some(p), ..Default::default() }])
+                    .unwrap_or_default(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        self.store.register_task_definition(&self.caller, request).unwrap().task_definition.unwrap()
+    }
+
+    pub fn instance(&self, cluster: &str) -> ContainerInstance {
+        let request = RegisterContainerInstanceRequest { cluster: Some(cluster.into()), ..Default::default() };
+        self.store.register_container_instance(&self.caller, request).unwrap().container_instance.unwrap()
+    }
+
+    pub fn run_fargate(&self, cluster: &str, family: &str, count: i32) -> RunTaskResponse {
+        self.store.run_task(&self.caller, fargate_run(cluster, family, count)).unwrap()
+    }
+
+    pub fn report(&self, cluster: &str, task_arn: &str, status: &str) -> taskledger::store::StoreResult<SubmitTaskStateChangeResponse> {
+        self.store.submit_task_state_change(
+            &self.caller,
+            SubmitTaskStateChangeRequest {
+                cluster: Some(cluster.into()),
+                task: Some(task_arn.into()),
+                status: Some(status.into()),
+                ..Default::default()
+            },
+        )
+    }
+
+    pub fn describe(&self, cluster: &str, task_arn: &str) -> Task {
+        let response = self
+            .store
+            .describe_tasks(
+                &self.caller.scope,
+                &DescribeTasksRequest { cluster: Some(cluster.into()), tasks: vec![task_arn.into()], include: vec![] },
+            )
+            .unwrap();
+        assert!(response.failures.is_empty(), "{:?}", response.failures);
+        response.tasks.into_iter().next().unwrap()
+    }
+
+    pub fn verify_clean(&self) {
+        let report = self.store.verify(|_, _| {}).unwrap();
+        assert!(report.is_clean(), "views disagree with the log: {report:?}");
+    }
+}
+
+pub fn fargate_run(cluster: &str, family: &str, count: i32) -> RunTaskRequest {
+    RunTaskRequest {
+        cluster: Some(cluster.into()),
+        task_definition: Some(family.into()),
+        count: Some(count),
+        launch_type: Some(LaunchType::Fargate as i32),
+        network_configuration: Some(NetworkConfiguration {
+            awsvpc_configuration: Some(AwsVpcConfiguration { subnets: vec!["subnet-1".into()], ..Default::default() }),
+        }),
+        ..Default::default()
+    }
+}
