@@ -41,6 +41,9 @@ pub struct StoreOptions {
     /// Whether each group is fsynced before it is acknowledged. Only benchmarks turn this off.
     pub sync: bool,
     pub clock: Arc<dyn Clock>,
+    /// Where new ids come from: random by default; a fixed value makes ids reproducible (the
+    /// n-th command gets `IdSeed(IdSeed(seed).derive(n))`, n counting from 1 since opening).
+    pub id_seed: Option<u128>,
 }
 
 impl Default for StoreOptions {
@@ -51,6 +54,7 @@ impl Default for StoreOptions {
             queue_depth: 8192,
             sync: true,
             clock: Arc::new(SystemClock),
+            id_seed: None,
         }
     }
 }
@@ -147,7 +151,11 @@ impl Store {
             Arc::clone(&engine),
             Arc::clone(&shared),
             Arc::clone(&options.clock),
-            WriterOptions { max_group: options.max_group.max(1), sync: options.sync },
+            WriterOptions {
+                max_group: options.max_group.max(1),
+                sync: options.sync,
+                id_seed: options.id_seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128()),
+            },
             head,
             last_time,
             receiver,
@@ -288,6 +296,12 @@ impl Store {
     /// wait while it runs. `progress(done, total)` is called as records are replayed.
     pub fn verify(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<VerifyReport> {
         self.maintenance(move |engine| verify::verify(engine, &progress))
+    }
+
+    /// Every stored view entry (records, indexes, history, head), in key order: for audit tools
+    /// and tests that compare a store with a model. Writes wait while it is read.
+    pub fn view_entries(&self) -> StoreResult<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.maintenance(|engine| verify::stored_entries(engine))
     }
 
     /// Rewrites every stored view from the log. Writes wait while it runs.

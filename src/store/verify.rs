@@ -74,12 +74,15 @@ pub fn head_of(engine: &dyn Engine) -> StoreResult<u64> {
 fn expected_entries(folded: &Folded) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut expected = views::all(&folded.state);
     expected.extend(folded.history.iter().map(|k| (k.clone(), Vec::new())));
-    expected.insert(keys::META_HEAD_SEQ.to_vec(), folded.head.to_be_bytes().to_vec());
+    if folded.head > 0 {
+        // The head is first written with the first group commit.
+        expected.insert(keys::META_HEAD_SEQ.to_vec(), folded.head.to_be_bytes().to_vec());
+    }
     expected
 }
 
 /// Every derived entry actually stored.
-fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
+pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
     let mut stored = BTreeMap::new();
     for prefix in keys::VIEW_PREFIXES {
         for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {

@@ -71,6 +71,7 @@ impl Shared {
 pub(crate) struct WriterOptions {
     pub max_group: usize,
     pub sync: bool,
+    pub id_seed: u128,
 }
 
 /// The writer thread's state; maintenance jobs get it mutably.
@@ -94,6 +95,7 @@ pub(crate) fn spawn(
     last_time: Timestamp,
     queue: flume::Receiver<Job>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let seed = IdSeed(options.id_seed);
     let mut state = WriterState {
         engine,
         shared,
@@ -101,7 +103,7 @@ pub(crate) fn spawn(
         last_time,
         clock,
         options,
-        seed: IdSeed(uuid::Uuid::new_v4().as_u128()),
+        seed,
         commands_seen: 0,
     };
     std::thread::Builder::new().name("taskledger-writer".into()).spawn(move || {

@@ -3,4 +3,7 @@
 
 mod support;
 
+mod crash;
+mod invariants;
 mod lifecycle;
+mod model;

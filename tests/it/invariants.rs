@@ -1,0 +1,351 @@
+//! One test per DESIGN invariant (1–8), named after the promise it checks. The SIGKILL tests for
+//! invariants 1 and 3 live in `crash`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::support::*;
+use taskledger::domain::{Command, EcsException};
+use taskledger::proto::log::event::Kind;
+use taskledger::proto::v1::*;
+use taskledger::store::engine::{Engine, EngineError, EngineResult, Entries, SledEngine, SledOptions, WriteBatch};
+use taskledger::store::{Store, StoreError};
+
+/// A workload touching every kind of event.
+fn varied_workload(f: &Fixture) {
+    f.cluster("prod");
+    f.cluster("batch");
+    f.fargate_definition("web");
+    f.ec2_definition("worker", 256, 256, Some(8080));
+    let instance = f.instance("batch");
+    let tasks = f.run_fargate("prod", "web", 3).tasks;
+    for (i, task) in tasks.iter().enumerate() {
+        let arn = task.task_arn.as_deref().unwrap();
+        f.report("prod", arn, "PENDING").unwrap();
+        if i > 0 {
+            f.report("prod", arn, "RUNNING").unwrap();
+        }
+    }
+    f.store
+        .stop_task(&f.caller, StopTaskRequest { cluster: Some("prod".into()), task: tasks[1].task_arn.clone(), reason: None })
+        .unwrap();
+    f.report("prod", tasks[1].task_arn.as_deref().unwrap(), "STOPPED").unwrap();
+    let ec2 = f
+        .store
+        .run_task(
+            &f.caller,
+            RunTaskRequest {
+                cluster: Some("batch".into()),
+                task_definition: Some("worker".into()),
+                count: Some(2),
+                client_token: Some("tok-1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ec2.tasks.len(), 1, "one host port 8080 fits once per instance: {:?}", ec2.failures);
+    assert_eq!(ec2.failures[0].reason.as_deref(), Some("RESOURCE:PORTS"));
+    f.store
+        .tag_resource(
+            &f.caller,
+            TagResourceRequest {
+                resource_arn: tasks[0].task_arn.clone(),
+                tags: vec![Tag { key: Some("team".into()), value: Some("blue".into()) }],
+            },
+        )
+        .unwrap();
+    f.store
+        .deregister_task_definition(&f.caller, DeregisterTaskDefinitionRequest { task_definition: Some("web:1".into()) })
+        .unwrap();
+    f.store
+        .deregister_container_instance(
+            &f.caller,
+            DeregisterContainerInstanceRequest {
+                cluster: Some("batch".into()),
+                container_instance: instance.container_instance_arn.clone(),
+                force: Some(true),
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn acknowledged_events_are_in_the_log_after_reopen() {
+    let f = fixture();
+    varied_workload(&f);
+    let head = f.store.head_seq();
+    let before = f.store.read_log(1, usize::MAX).unwrap();
+    let f = f.reopen();
+    assert_eq!(f.store.head_seq(), head);
+    assert_eq!(f.store.read_log(1, usize::MAX).unwrap(), before);
+}
+
+#[test]
+fn views_are_a_pure_function_of_the_log() {
+    let f = fixture();
+    varied_workload(&f);
+    f.verify_clean();
+    let views = f.store.view_entries().unwrap();
+    // Rebuilding from the log alone gives the same bytes.
+    let report = f.store.rebuild(|_, _| {}).unwrap();
+    assert_eq!((report.entries_written, report.entries_removed), (0, 0), "{report:?}");
+    assert_eq!(f.store.view_entries().unwrap(), views);
+}
+
+#[test]
+fn verify_reports_views_that_disagree_with_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = taskledger::store::ManualClock::new(1_700_000_000_000);
+    let engine = Arc::new(SledEngine::open(dir.path(), &SledOptions::default()).unwrap());
+    let store = Store::open_engine(engine.clone(), dir.path().into(), options(&clock)).unwrap();
+    let caller = taskledger::store::Caller::library(scope());
+    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("prod".into()), ..Default::default() }).unwrap();
+    // Damage a view behind the store's back.
+    let mut batch = WriteBatch::default();
+    let cluster_key = taskledger::store::keys::cluster(&scope(), "prod");
+    batch.put(cluster_key, b"garbage".to_vec());
+    engine.apply(batch).unwrap();
+    let report = store.verify(|_, _| {}).unwrap();
+    assert_eq!(report.differences, 1);
+    assert_eq!(report.first_differences[0].kind, "different");
+    store.rebuild(|_, _| {}).unwrap();
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+}
+
+/// An engine whose `sync` can be made to fail, to see what the store acknowledges.
+struct FailingSync {
+    inner: SledEngine,
+    fail: AtomicBool,
+}
+
+impl Engine for FailingSync {
+    fn get(&self, key: &[u8]) -> EngineResult<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn range(&self, start: &[u8], end: &[u8]) -> Entries<'_> {
+        self.inner.range(start, end)
+    }
+    fn range_rev(&self, start: &[u8], end: &[u8]) -> Entries<'_> {
+        self.inner.range_rev(start, end)
+    }
+    fn apply(&self, batch: WriteBatch) -> EngineResult<()> {
+        self.inner.apply(batch)
+    }
+    fn sync(&self) -> EngineResult<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(EngineError("injected fdatasync failure".into()));
+        }
+        self.inner.sync()
+    }
+    fn size_on_disk(&self) -> EngineResult<u64> {
+        self.inner.size_on_disk()
+    }
+}
+
+#[test]
+fn log_and_views_never_disagree_after_a_failed_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = taskledger::store::ManualClock::new(1_700_000_000_000);
+    let caller = taskledger::store::Caller::library(scope());
+    {
+        let engine = Arc::new(FailingSync {
+            inner: SledEngine::open(dir.path(), &SledOptions::default()).unwrap(),
+            fail: AtomicBool::new(false),
+        });
+        let store = Store::open_engine(engine.clone(), dir.path().into(), options(&clock)).unwrap();
+        store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("a".into()), ..Default::default() }).unwrap();
+        engine.fail.store(true, Ordering::SeqCst);
+        let err = store
+            .create_cluster(&caller, CreateClusterRequest { cluster_name: Some("b".into()), ..Default::default() })
+            .unwrap_err();
+        assert_eq!(err.exception(), EcsException::ServerException);
+        // The store now refuses writes, even once the disk recovers, until it is reopened.
+        engine.fail.store(false, Ordering::SeqCst);
+        let err = store
+            .create_cluster(&caller, CreateClusterRequest { cluster_name: Some("c".into()), ..Default::default() })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::WritesRefused(_)), "{err}");
+        // Reads still work.
+        let described = store.describe_clusters(&caller.scope, &DescribeClustersRequest { clusters: vec!["a".into()], include: vec![] });
+        assert_eq!(described.unwrap().clusters.len(), 1);
+    }
+    let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("d".into()), ..Default::default() }).unwrap();
+}
+
+#[test]
+fn versions_are_dense_per_task_and_seq_is_dense() {
+    let f = fixture();
+    varied_workload(&f);
+    let log = f.store.read_log(1, usize::MAX).unwrap();
+    for (i, record) in log.iter().enumerate() {
+        assert_eq!(record.seq, i as u64 + 1, "seq must be dense from 1");
+    }
+    let mut versions: std::collections::BTreeMap<String, i64> = Default::default();
+    for record in &log {
+        match record.event.as_ref().unwrap().kind.as_ref().unwrap() {
+            Kind::TaskCreated(e) => {
+                let task = e.task.as_ref().unwrap();
+                assert_eq!(task.version, Some(1));
+                versions.insert(task.task_arn.clone().unwrap(), 1);
+            }
+            Kind::TaskChanged(e) => {
+                let last = versions.get_mut(&e.task_arn).unwrap();
+                assert_eq!(e.version, *last + 1, "version must grow by exactly one");
+                *last = e.version;
+            }
+            _ => {}
+        }
+    }
+    // Tag changes are logged but do not bump the version.
+    for (arn, version) in versions {
+        let id = arn.rsplit('/').next().unwrap();
+        let history = f.store.task_history(id, None, usize::MAX).unwrap();
+        assert_eq!(f.describe(arn.split('/').nth(1).unwrap(), &arn).version, Some(version));
+        assert!(history.len() as i64 >= version);
+    }
+}
+
+#[test]
+fn stopped_is_terminal_and_status_only_moves_forward() {
+    let f = fixture();
+    f.cluster("prod");
+    f.fargate_definition("web");
+    let arn = f.run_fargate("prod", "web", 1).tasks.remove(0).task_arn.unwrap();
+    f.report("prod", &arn, "STOPPED").unwrap();
+    let stopped = f.describe("prod", &arn);
+    assert_eq!(stopped.stop_code, Some(TaskStopCode::TaskFailedToStart as i32), "never ran, so it failed to start");
+    let head = f.store.head_seq();
+    for status in ["PENDING", "RUNNING", "STOPPED", "DEPROVISIONING"] {
+        let err = f.report("prod", &arn, status).unwrap_err();
+        assert_eq!(err.exception(), EcsException::InvalidParameterException, "{status}");
+    }
+    // StopTask on a stopped task succeeds and changes nothing.
+    let again = f
+        .store
+        .stop_task(&f.caller, StopTaskRequest { cluster: Some("prod".into()), task: Some(arn.clone()), reason: None })
+        .unwrap();
+    assert_eq!(again.task.unwrap().version, stopped.version);
+    assert_eq!(f.store.head_seq(), head);
+}
+
+#[test]
+fn retry_with_same_client_token_appends_nothing() {
+    let f = fixture();
+    f.cluster("prod");
+    f.fargate_definition("web");
+    let mut request = fargate_run("prod", "web", 2);
+    request.client_token = Some("retry-me".into());
+    let first = f.store.run_task(&f.caller, request.clone()).unwrap();
+    let head = f.store.head_seq();
+    let second = f.store.run_task(&f.caller, request.clone()).unwrap();
+    assert_eq!(f.store.head_seq(), head);
+    let arns = |r: &RunTaskResponse| r.tasks.iter().map(|t| t.task_arn.clone().unwrap()).collect::<Vec<_>>();
+    assert_eq!(arns(&first), arns(&second));
+    // The same token in another cluster is another request.
+    f.cluster("other");
+    let mut elsewhere = request.clone();
+    elsewhere.cluster = Some("other".into());
+    let third = f.store.run_task(&f.caller, elsewhere).unwrap();
+    assert_ne!(arns(&first), arns(&third));
+}
+
+#[test]
+fn same_client_token_with_other_parameters_is_a_conflict() {
+    let f = fixture();
+    f.cluster("prod");
+    f.fargate_definition("web");
+    let mut request = fargate_run("prod", "web", 1);
+    request.client_token = Some("tok".into());
+    let first = f.store.run_task(&f.caller, request.clone()).unwrap();
+    request.count = Some(2);
+    let head = f.store.head_seq();
+    let StoreError::Rejected(err) = f.store.run_task(&f.caller, request).unwrap_err() else { panic!("not a rejection") };
+    assert_eq!(err.exception, EcsException::ConflictException);
+    assert_eq!(err.resource_ids, vec![first.tasks[0].task_arn.clone().unwrap()]);
+    assert_eq!(f.store.head_seq(), head);
+}
+
+#[test]
+fn client_tokens_expire_after_24_hours() {
+    let f = fixture();
+    f.cluster("prod");
+    f.fargate_definition("web");
+    let mut request = fargate_run("prod", "web", 1);
+    request.client_token = Some("tok".into());
+    let first = f.store.run_task(&f.caller, request.clone()).unwrap();
+    f.clock.advance(24 * 3600 * 1000 + 1);
+    let later = f.store.run_task(&f.caller, request).unwrap();
+    assert_ne!(first.tasks[0].task_arn, later.tasks[0].task_arn);
+    f.verify_clean();
+}
+
+#[test]
+fn rejected_commands_change_nothing() {
+    let f = fixture();
+    varied_workload(&f);
+    let head = f.store.head_seq();
+    let views = f.store.view_entries().unwrap();
+    let bad: Vec<Command> = vec![
+        Command::RunTask(RunTaskRequest { cluster: Some("nope".into()), task_definition: Some("web".into()), ..Default::default() }),
+        Command::RunTask(RunTaskRequest { cluster: Some("prod".into()), task_definition: Some("web".into()), count: Some(11), ..Default::default() }),
+        Command::RunTask(fargate_run("prod", "missing-family", 1)),
+        Command::RunTask(RunTaskRequest {
+            cluster: Some("prod".into()),
+            task_definition: Some("worker".into()),
+            launch_type: Some(LaunchType::Fargate as i32),
+            ..Default::default()
+        }),
+        Command::StopTask(StopTaskRequest { cluster: Some("prod".into()), task: Some("not-an-id".into()), reason: None }),
+        Command::StopTask(StopTaskRequest { cluster: Some("prod".into()), task: Some("0".repeat(32)), reason: None }),
+        Command::CreateCluster(CreateClusterRequest { cluster_name: Some("bad name!".into()), ..Default::default() }),
+        Command::DeleteCluster(DeleteClusterRequest { cluster: Some("prod".into()) }),
+        Command::RegisterTaskDefinition(RegisterTaskDefinitionRequest { family: Some("x".into()), ..Default::default() }),
+        Command::TagResource(TagResourceRequest {
+            resource_arn: Some(scope().cluster_arn("prod")),
+            tags: vec![Tag { key: Some("aws:reserved".into()), value: None }],
+        }),
+        Command::UntagResource(UntagResourceRequest { resource_arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/ghost".into()), tag_keys: vec!["a".into()] }),
+        Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest { cluster: Some("prod".into()), task: None, ..Default::default() }),
+    ];
+    for command in bad {
+        let name = format!("{command:?}");
+        let err = f.store.execute(&f.caller, command).unwrap_err();
+        assert_ne!(err.exception(), EcsException::ServerException, "{name}: {err}");
+        assert!(!err.to_string().is_empty());
+    }
+    assert_eq!(f.store.head_seq(), head);
+    assert_eq!(f.store.view_entries().unwrap(), views);
+}
+
+#[test]
+fn a_store_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(taskledger::store::keys::META_SCHEMA_VERSION.to_vec(), 99u32.to_be_bytes().to_vec());
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+    }
+    let Err(err) = Store::open(dir.path()) else { panic!("a newer store must be refused") };
+    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn a_new_store_is_stamped_with_the_current_schema_version() {
+    let f = fixture();
+    let entries = {
+        let engine = SledEngine::open(&f.dir.path().join("probe"), &SledOptions::default()).unwrap();
+        taskledger::store::migrate::stored_version(&engine).unwrap()
+    };
+    assert_eq!(entries, 0, "an unopened directory has no stamp");
+    drop(f.store);
+    let engine = SledEngine::open(f.dir.path(), &SledOptions::default()).unwrap();
+    assert_eq!(
+        taskledger::store::migrate::stored_version(&engine).unwrap(),
+        taskledger::store::migrate::current_version()
+    );
+}
