@@ -2429,4 +2429,37 @@ mod tests {
         );
         assert_eq!(family_of_arn("web:1"), None);
     }
+
+    // --- robustness ---
+
+    proptest::proptest! {
+        #[test]
+        fn normalising_never_panics_and_integers_round_trip(text in ".{0,40}", n in 1..=i32::MAX) {
+            let _ = (normalise_cpu(&text), normalise_memory(&text));
+            proptest::prop_assert_eq!(normalise_cpu(&n.to_string()), Some(n));
+            proptest::prop_assert_eq!(normalise_memory(&n.to_string()), Some(n));
+        }
+
+        #[test]
+        fn registration_never_panics_on_arbitrary_input(
+            name in ".{0,300}",
+            image in ".{0,300}",
+            cpu in ".{0,12}",
+            host_port in proptest::prelude::any::<i32>(),
+            mode in 0..6,
+            compatibility in 0..6,
+        ) {
+            let req = given(|r| {
+                r.cpu = Some(cpu);
+                r.network_mode = Some(mode);
+                r.requires_compatibilities = vec![compatibility];
+                r.container_definitions[0].name = Some(name);
+                r.container_definitions[0].image = Some(image);
+                r.container_definitions[0].port_mappings.push(mapping(80, Some(host_port), None));
+            });
+            if let Ok((td, _)) = validate_registration(&req) {
+                let _ = resources(&td, None);
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use super::{active_cluster, missing, resolve_task_definition, task_in_cluster, T
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult, EcsException};
 use crate::domain::ids::{
-    parse_cluster, parse_container_instance_ref, parse_resource_arn, parse_task_definition_ref, printable,
+    parse_container_instance_ref, parse_resource_arn, parse_task_definition_ref, printable,
     validate_name, ResourceArn, Scope, TaskDefinitionRef,
 };
 use crate::domain::limits::{
