@@ -28,8 +28,8 @@ fn read<T>(result: super::error::DomainResult<T>) -> Result<T> {
     result.map_err(|e| fault(format!("reading state: {}", e.message)))
 }
 
-/// Applies one event, recorded at `time`, to the state.
-pub fn evolve(state: &mut impl StateMut, time: &Timestamp, event: &Event) -> Result<()> {
+/// Applies one event, logged as `seq` at `time`, to the state.
+pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Event) -> Result<()> {
     match event.kind.as_ref().ok_or_else(|| fault("event without a kind".into()))? {
         Kind::TaskCreated(created) => {
             let task = created.task.as_ref().ok_or_else(|| fault("TaskCreated without a task".into()))?;
@@ -54,7 +54,10 @@ pub fn evolve(state: &mut impl StateMut, time: &Timestamp, event: &Event) -> Res
                 instance.unstopped_tasks += 1;
                 state.put_container_instance(&instance_id, instance);
             }
-            state.put_task(&id, TaskRecord { task: Some(task.clone()), reservation: created.reservation.clone() });
+            state.put_task(
+                &id,
+                TaskRecord { task: Some(task.clone()), reservation: created.reservation.clone(), history: vec![seq] },
+            );
         }
         Kind::TaskChanged(change) => {
             let id = stored_id_of(&change.task_arn).to_string();
@@ -71,6 +74,7 @@ pub fn evolve(state: &mut impl StateMut, time: &Timestamp, event: &Event) -> Res
                 )));
             }
             apply_task_change(task, change);
+            record.history.push(seq);
             let after = (TaskStatus::of(task.last_status.as_deref()), DesiredStatus::of(task.desired_status.as_deref()));
             if before != after {
                 let (scope, cluster_name) = cluster_of(&change.task_arn)?;
@@ -100,7 +104,7 @@ pub fn evolve(state: &mut impl StateMut, time: &Timestamp, event: &Event) -> Res
             }
             state.put_task(&id, record);
         }
-        Kind::TagsChanged(change) => apply_tags(state, &change.resource_arn, &change.set, &change.removed_keys)?,
+        Kind::TagsChanged(change) => apply_tags(state, seq, &change.resource_arn, &change.set, &change.removed_keys)?,
         Kind::ClientTokenRecorded(recorded) => {
             state.put_client_token(
                 &recorded.cluster_arn,
@@ -264,7 +268,13 @@ fn set<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
     }
 }
 
-fn apply_tags(state: &mut impl StateMut, arn: &str, set: &[crate::proto::v1::Tag], removed: &[String]) -> Result<()> {
+fn apply_tags(
+    state: &mut impl StateMut,
+    seq: u64,
+    arn: &str,
+    set: &[crate::proto::v1::Tag],
+    removed: &[String],
+) -> Result<()> {
     let update = |current: &mut Vec<crate::proto::v1::Tag>| {
         let merged = tags::merge("tags", current, set).unwrap_or_else(|_| {
             // The limit was checked when the event was decided; replay applies what was logged.
@@ -291,6 +301,7 @@ fn apply_tags(state: &mut impl StateMut, arn: &str, set: &[crate::proto::v1::Tag
             if let Some(t) = record.task.as_mut() {
                 update(&mut t.tags);
             }
+            record.history.push(seq);
             state.put_task(id, record);
         }
         "container-instance" => {

@@ -16,8 +16,6 @@ pub const LOG: u8 = b'L';
 pub const META: u8 = b'M';
 /// `T` + task id → TaskRecord.
 pub const TASK: u8 = b'T';
-/// `H` + task id + seq → () : the task's events, for history and time travel.
-pub const HISTORY: u8 = b'H';
 /// `C` + scope + cluster → ClusterRecord.
 pub const CLUSTER: u8 = b'C';
 /// `D` + scope + family `\0` + revision → TaskDefinitionRecord.
@@ -43,9 +41,8 @@ pub const META_HEAD_SEQ: &[u8] = b"Mhead_seq";
 pub const META_SCHEMA_VERSION: &[u8] = b"Mschema_version";
 
 /// Every prefix that holds derived data (everything but the log and the schema stamp).
-pub const VIEW_PREFIXES: [u8; 12] = [
+pub const VIEW_PREFIXES: [u8; 11] = [
     TASK,
-    HISTORY,
     CLUSTER,
     TASK_DEFINITION,
     FAMILY,
@@ -98,14 +95,6 @@ pub fn log(seq: u64) -> Vec<u8> {
 
 pub fn task(id: &str) -> Vec<u8> {
     key(TASK, &[id.as_bytes()])
-}
-
-pub fn history(id: &str, seq: u64) -> Vec<u8> {
-    key(HISTORY, &[id.as_bytes(), &seq.to_be_bytes()])
-}
-
-pub fn history_prefix(id: &str) -> Vec<u8> {
-    key(HISTORY, &[id.as_bytes()])
 }
 
 pub fn cluster(scope: &Scope, name: &str) -> Vec<u8> {
@@ -256,7 +245,6 @@ mod tests {
     fn seq_keys_sort_numerically() {
         assert!(log(2) < log(10));
         assert!(log(255) < log(256));
-        assert!(history("a", 9) < history("a", 10));
     }
 
     #[test]

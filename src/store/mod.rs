@@ -298,7 +298,7 @@ impl Store {
         self.maintenance(move |engine| verify::verify(engine, &progress))
     }
 
-    /// Every stored view entry (records, indexes, history, head), in key order: for audit tools
+    /// Every stored view entry (records, indexes, head), in key order: for audit tools
     /// and tests that compare a store with a model. Writes wait while it is read.
     pub fn view_entries(&self) -> StoreResult<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
         self.maintenance(|engine| verify::stored_entries(engine))

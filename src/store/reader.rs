@@ -1,6 +1,6 @@
 //! Reading the views straight from the engine, from any thread, without the writer: the
 //! `StateView`/`StateIndex` implementation queries and the writer's overlay build on, and reading
-//! the log itself (by seq, and per task through the history index).
+//! the log itself (by seq, and per task through the history its record keeps).
 //! Does not write.
 
 use prost::Message;
@@ -81,13 +81,8 @@ impl SledState<'_> {
 
     /// Seqs of a task's events after `after`, ascending, at most `limit`.
     pub fn task_event_seqs(&self, task_id: &str, after: Option<u64>, limit: usize) -> DomainResult<Vec<u64>> {
-        let prefix = keys::history_prefix(task_id);
-        let after = after.map(|s| s.to_be_bytes().to_vec());
-        let suffixes = self.suffixes(&prefix, after.as_deref(), limit)?;
-        suffixes
-            .into_iter()
-            .map(|s| s.try_into().map(u64::from_be_bytes).map_err(|_| fault("damaged history key")))
-            .collect()
+        let history = self.task(task_id)?.map(|r| r.history).unwrap_or_default();
+        Ok(history.into_iter().filter(|s| after.is_none_or(|a| *s > a)).take(limit).collect())
     }
 }
 

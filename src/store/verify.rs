@@ -10,17 +10,15 @@ use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
 use super::keys;
 use super::views;
-use crate::domain::command::event_task_id;
 use crate::domain::{evolve, MemoryState};
 
 /// How far a long replay has got: records done out of the total.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
-/// The state the whole log folds into, with the history entries it implies.
+/// The state the whole log folds into.
 pub struct Folded {
     pub state: MemoryState,
     pub head: u64,
-    pub history: Vec<Vec<u8>>,
 }
 
 /// Folds the log from seq 1 into memory. Stops at the first gap, damaged record or event that
@@ -28,7 +26,6 @@ pub struct Folded {
 pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
     let total = head_of(engine)?;
     let mut state = MemoryState::default();
-    let mut history = Vec::new();
     let mut expected = 1u64;
     let start = keys::log(1);
     let end = keys::prefix_end(&[keys::LOG]);
@@ -45,10 +42,7 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
         let record = unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let event = record.event.as_ref().expect("unframe checks the event");
         let time = record.time.unwrap_or_default();
-        evolve(&mut state, &time, event).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
-        if let Some(task_id) = event_task_id(event) {
-            history.push(keys::history(task_id, seq));
-        }
+        evolve(&mut state, seq, &time, event).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
         if seq % 65_536 == 0 {
             progress(seq, total);
         }
@@ -56,7 +50,7 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
     }
     let head = expected - 1;
     progress(head, total);
-    Ok(Folded { state, head, history })
+    Ok(Folded { state, head })
 }
 
 /// The head stamped in meta (0 for an empty store).
@@ -70,10 +64,9 @@ pub fn head_of(engine: &dyn Engine) -> StoreResult<u64> {
     }
 }
 
-/// Every derived entry the folded log implies: views, indexes, history and the head.
+/// Every derived entry the folded log implies: views, indexes and the head.
 fn expected_entries(folded: &Folded) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut expected = views::all(&folded.state);
-    expected.extend(folded.history.iter().map(|k| (k.clone(), Vec::new())));
     if folded.head > 0 {
         // The head is first written with the first group commit.
         expected.insert(keys::META_HEAD_SEQ.to_vec(), folded.head.to_be_bytes().to_vec());

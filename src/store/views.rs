@@ -49,7 +49,7 @@ pub fn client_token(cluster_arn: &str, token: &str, record: &ClientTokenRecord) 
     vec![(keys::client_token(cluster_arn, token), encode_view(record))]
 }
 
-/// Every view entry of a whole state (history entries excluded: they come from the log).
+/// Every view entry of a whole state.
 pub fn all(state: &MemoryState) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut out = BTreeMap::new();
     for (id, r) in &state.tasks {

@@ -1,6 +1,6 @@
 //! The single writer: one thread drains a bounded queue of commands in groups, decides each
 //! against the committed views plus what earlier commands of its group changed, writes the
-//! group's log records, history entries, view changes and head in ONE atomic batch, makes it
+//! group's log records, view changes and head in ONE atomic batch, makes it
 //! durable, and only then answers every caller of the group. Maintenance work (rebuild, verify)
 //! runs on the same thread, between groups.
 //! Does not serve reads: readers go to the engine directly.
@@ -18,7 +18,6 @@ use super::keys;
 use super::overlay::Overlay;
 use super::reader::SledState;
 use super::Caller;
-use crate::domain::command::event_task_id;
 use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
 use crate::proto::log::{Cause, LogRecord};
 
@@ -179,14 +178,11 @@ impl WriterState {
             };
             for event in decision.events {
                 seq += 1;
-                if let Err(e) = evolve(&mut overlay, &now, &event) {
+                if let Err(e) = evolve(&mut overlay, seq, &now, &event) {
                     // The views and the log disagree: write nothing of this group.
                     tracing::error!(seq, error = %e, "cannot apply a decided event; the views may be damaged (run verify)");
                     let message = format!("applying seq {seq}: {e}");
                     return fail_all(group, || StoreError::Corrupt(message.clone()));
-                }
-                if let Some(task_id) = event_task_id(&event) {
-                    batch.put(keys::history(task_id, seq), Vec::new());
                 }
                 let record = LogRecord { seq, time: Some(now), cause: Some(cause.clone()), event: Some(event) };
                 batch.put(keys::log(seq), frame_log_record(&record));
