@@ -159,3 +159,6 @@ pub(crate) fn check_started_by(value: Option<&str>, max: usize) -> DomainResult<
 pub(crate) fn missing(field: &str, what: &str) -> DomainError {
     DomainError::new(EcsException::InvalidParameterException, format!("{field} is required: {what}")).at(field)
 }
+
+#[cfg(test)]
+mod tests;
