@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::rc::Rc;
 
 use super::engine::WriteBatch;
 use super::reader::SledState;
@@ -18,10 +19,11 @@ use crate::proto::state::{
     ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
 };
 
-/// A record as committed (`original`) and as this group leaves it (`current`).
+/// A record as committed (`original`) and as this group leaves it (`current`); shared until
+/// the group changes it, so caching a read costs no copy.
 struct Slot<T> {
-    original: Option<T>,
-    current: Option<T>,
+    original: Option<Rc<T>>,
+    current: Option<Rc<T>>,
     dirty: bool,
 }
 
@@ -45,11 +47,12 @@ fn get<K: Hash + Eq, T: Clone>(
     load: impl FnOnce() -> DomainResult<Option<T>>,
 ) -> DomainResult<Option<T>> {
     if let Some(slot) = slots.borrow().get(&key) {
-        return Ok(slot.current.clone());
+        return Ok(slot.current.as_deref().cloned());
     }
-    let loaded = load()?;
-    slots.borrow_mut().insert(key, Slot { original: loaded.clone(), current: loaded.clone(), dirty: false });
-    Ok(loaded)
+    let loaded = load()?.map(Rc::new);
+    let copy = loaded.as_deref().cloned();
+    slots.borrow_mut().insert(key, Slot { original: loaded.clone(), current: loaded, dirty: false });
+    Ok(copy)
 }
 
 impl<'a> Overlay<'a> {
@@ -69,7 +72,7 @@ impl<'a> Overlay<'a> {
     fn put<K: Hash + Eq, T>(&self, slots: &Slots<K, T>, key: K, value: T, load: impl FnOnce() -> DomainResult<Option<T>>) {
         let mut map = slots.borrow_mut();
         if let Some(slot) = map.get_mut(&key) {
-            slot.current = Some(value);
+            slot.current = Some(Rc::new(value));
             slot.dirty = true;
             return;
         }
@@ -77,7 +80,7 @@ impl<'a> Overlay<'a> {
             self.fault.borrow_mut().get_or_insert(e);
             None
         });
-        map.insert(key, Slot { original, current: Some(value), dirty: true });
+        map.insert(key, Slot { original: original.map(Rc::new), current: Some(Rc::new(value)), dirty: true });
     }
 
     /// The view writes of everything this group changed.
@@ -100,8 +103,8 @@ fn diff<K, T>(slots: Slots<K, T>, batch: &mut WriteBatch, entries: impl Fn((&K, 
         if !slot.dirty {
             continue;
         }
-        let old: Vec<Entry> = slot.original.as_ref().map(|r| entries((&key, r))).unwrap_or_default();
-        let new: Vec<Entry> = slot.current.as_ref().map(|r| entries((&key, r))).unwrap_or_default();
+        let old: Vec<Entry> = slot.original.as_deref().map(|r| entries((&key, r))).unwrap_or_default();
+        let new: Vec<Entry> = slot.current.as_deref().map(|r| entries((&key, r))).unwrap_or_default();
         for (k, _) in &old {
             if !new.iter().any(|(n, _)| n == k) {
                 batch.delete(k.clone());
@@ -124,8 +127,8 @@ impl StateView for Overlay<'_> {
         let mut count = self.base.active_cluster_count(scope)? as i64;
         for ((s, _), slot) in self.clusters.borrow().iter() {
             if s == scope && slot.dirty {
-                let was = slot.original.as_ref().is_some_and(crate::domain::state::cluster_is_active);
-                let is = slot.current.as_ref().is_some_and(crate::domain::state::cluster_is_active);
+                let was = slot.original.as_deref().is_some_and(crate::domain::state::cluster_is_active);
+                let is = slot.current.as_deref().is_some_and(crate::domain::state::cluster_is_active);
                 count += i64::from(is) - i64::from(was);
             }
         }
@@ -152,7 +155,7 @@ impl StateView for Overlay<'_> {
             .borrow()
             .iter()
             .filter(|((s, f, _), slot)| s == scope && f == family && slot.dirty)
-            .map(|((_, _, r), slot)| (*r, slot.current.as_ref().is_some_and(task_definition_is_active)))
+            .map(|((_, _, r), slot)| (*r, slot.current.as_deref().is_some_and(task_definition_is_active)))
             .collect();
         let newest_pending = pending.iter().filter(|(_, active)| *active).map(|(r, _)| *r).max();
         // The committed latest may have been deregistered in this group: walk down past those.
@@ -179,7 +182,7 @@ impl StateView for Overlay<'_> {
         let mut ids = self.base.container_instance_ids(scope, cluster)?;
         let arn_prefix = scope.container_instance_arn(cluster, "");
         for (id, slot) in self.instances.borrow().iter() {
-            let in_cluster = slot.current.as_ref().and_then(|r| r.container_instance.as_ref()).and_then(|c| c.container_instance_arn.as_deref()).is_some_and(|a| a.starts_with(&arn_prefix));
+            let in_cluster = slot.current.as_deref().and_then(|r| r.container_instance.as_ref()).and_then(|c| c.container_instance_arn.as_deref()).is_some_and(|a| a.starts_with(&arn_prefix));
             if in_cluster && !ids.contains(id) {
                 ids.push(id.clone());
             }
@@ -191,7 +194,7 @@ impl StateView for Overlay<'_> {
     fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
         let mut ids = self.base.unstopped_task_ids_on_instance(instance_id)?;
         for (id, slot) in self.tasks.borrow().iter() {
-            if slot.current.as_ref().is_some_and(|r| task_instance_id(r) == Some(instance_id)) && !ids.contains(id) {
+            if slot.current.as_deref().is_some_and(|r| task_instance_id(r) == Some(instance_id)) && !ids.contains(id) {
                 ids.push(id.clone());
             }
         }

@@ -1,8 +1,10 @@
-//! The single writer: one thread drains a bounded queue of commands in groups, decides each
-//! against the committed views plus what earlier commands of its group changed, writes the
-//! group's log records, view changes and head in ONE atomic batch, makes it
-//! durable, and only then answers every caller of the group. Maintenance work (rebuild, verify)
-//! runs on the same thread, between groups.
+//! The single writer. One thread drains a bounded queue of commands in groups, decides each
+//! against the committed views plus what earlier commands of its group changed, and writes the
+//! group's log records, view changes and head in ONE atomic batch. A second thread, the syncer,
+//! makes applied groups durable (one flush + fdatasync for everything applied so far) and only
+//! then answers their callers, in order. Deciding group N+1 thus overlaps the fsync of group N,
+//! and one fsync often covers several groups. Maintenance (rebuild, verify) runs on the writer
+//! thread, between groups.
 //! Does not serve reads: readers go to the engine directly.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +31,11 @@ pub struct Executed {
     pub seqs: Option<std::ops::RangeInclusive<u64>>,
 }
 
+type ReplyTo = flume::Sender<StoreResult<Executed>>;
+
 /// Work for the writer thread.
 pub(crate) enum Job {
-    Command { caller: Caller, command: Command, reply: flume::Sender<StoreResult<Executed>> },
+    Command { caller: Caller, command: Command, reply: ReplyTo },
     /// Runs with exclusive access between groups (rebuild, verify).
     Maintenance(Box<dyn FnOnce(&mut WriterState) + Send>),
 }
@@ -45,7 +49,7 @@ pub struct WriterStats {
     pub syncs: AtomicU64,
 }
 
-/// State shared between the writer and the `Store` handles.
+/// State shared between the writer, the syncer and the `Store` handles.
 #[derive(Default)]
 pub(crate) struct Shared {
     /// The last durable seq, and a condition variable rung when it moves.
@@ -65,6 +69,17 @@ impl Shared {
         *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
         self.head_moved.notify_all();
     }
+
+    fn refusal(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// After a failed write or fsync nothing more is written until the store is reopened: the
+    /// engine's state is unknown, and retrying an fsync can report success for lost data.
+    fn refuse_writes(&self, context: &'static str, error: &str) {
+        tracing::error!(%error, context, "storage failure: the store refuses writes until it is reopened");
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(format!("{context}: {error}"));
+    }
 }
 
 pub(crate) struct WriterOptions {
@@ -76,13 +91,22 @@ pub(crate) struct WriterOptions {
 /// The writer thread's state; maintenance jobs get it mutably.
 pub(crate) struct WriterState {
     pub engine: Arc<dyn Engine>,
-    pub shared: Arc<Shared>,
-    pub head: u64,
-    pub last_time: Timestamp,
+    shared: Arc<Shared>,
+    /// The last seq applied (durable or about to be).
+    head: u64,
+    last_time: Timestamp,
     clock: Arc<dyn Clock>,
     options: WriterOptions,
     seed: IdSeed,
     commands_seen: u64,
+    syncer: flume::Sender<Applied>,
+}
+
+/// A group applied to the engine, waiting to be made durable and answered.
+struct Applied {
+    head: u64,
+    needs_sync: bool,
+    answers: Vec<(ReplyTo, StoreResult<Executed>)>,
 }
 
 pub(crate) fn spawn(
@@ -94,17 +118,14 @@ pub(crate) fn spawn(
     last_time: Timestamp,
     queue: flume::Receiver<Job>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let seed = IdSeed(options.id_seed);
-    let mut state = WriterState {
-        engine,
-        shared,
-        head,
-        last_time,
-        clock,
-        options,
-        seed,
-        commands_seen: 0,
+    let (to_syncer, applied) = flume::unbounded();
+    let syncer = {
+        let (engine, shared, sync) = (Arc::clone(&engine), Arc::clone(&shared), options.sync);
+        std::thread::Builder::new().name("taskledger-syncer".into()).spawn(move || run_syncer(&*engine, &shared, sync, applied))?
     };
+    let seed = IdSeed(options.id_seed);
+    let mut state =
+        WriterState { engine, shared, head, last_time, clock, options, seed, commands_seen: 0, syncer: to_syncer };
     std::thread::Builder::new().name("taskledger-writer".into()).spawn(move || {
         while let Ok(first) = queue.recv() {
             let mut jobs = vec![first];
@@ -126,23 +147,23 @@ pub(crate) fn spawn(
             }
             state.commit(commands);
         }
-        tracing::debug!(head = state.head, "writer stopped: every store handle is closed");
+        let head = state.head;
+        drop(state); // closes the syncer's queue: it answers what is pending, then stops
+        let _ = syncer.join();
+        tracing::debug!(head, "writer stopped: every store handle is closed");
     })
 }
 
-type Pending = (Caller, Command, flume::Sender<StoreResult<Executed>>);
+type Pending = (Caller, Command, ReplyTo);
 
 impl WriterState {
-    /// Decides, writes and makes durable one group, then answers its callers.
+    /// Decides and applies one group, then hands it to the syncer to be made durable and answered.
     fn commit(&mut self, group: Vec<Pending>) {
         if group.is_empty() {
             return;
         }
-        if let Some(reason) = self.shared.refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            for (_, _, reply) in group {
-                let _ = reply.send(Err(StoreError::WritesRefused(reason.clone())));
-            }
-            return;
+        if let Some(reason) = self.shared.refusal() {
+            return fail_all(group, || StoreError::WritesRefused(reason.clone()));
         }
         let now = later(self.clock.now(), self.last_time);
         let group_start = self.head + 1;
@@ -199,30 +220,60 @@ impl WriterState {
             }
             batch.put(keys::META_HEAD_SEQ.to_vec(), seq.to_be_bytes().to_vec());
             if let Err(e) = self.engine.apply(batch) {
-                return self.refuse_writes(group, "applying a group commit", e.to_string());
-            }
-            if self.options.sync {
-                if let Err(e) = self.engine.sync() {
-                    return self.refuse_writes(group, "making a group commit durable", e.to_string());
-                }
-                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+                let message = e.to_string();
+                self.shared.refuse_writes("applying a group commit", &message);
+                return fail_all(group, || StoreError::Storage { context: "applying a group commit", message: message.clone() });
             }
             self.head = seq;
             self.last_time = now;
             self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
-            self.shared.publish(seq);
         }
-        for ((_, _, reply), result) in group.into_iter().zip(results) {
-            let _ = reply.send(result);
+        // Even a group that wrote nothing is answered through the syncer: its answers may rest
+        // on earlier groups that are applied but not yet durable.
+        let answers = group.into_iter().map(|(_, _, reply)| reply).zip(results).collect();
+        if self.syncer.send(Applied { head: seq, needs_sync: events > 0, answers }).is_err() {
+            tracing::error!("the syncer thread is gone; answers are lost");
         }
     }
+}
 
-    /// After a failed write or fsync nothing more is written until the store is reopened: the
-    /// engine's state is unknown, and retrying an fsync can report success for lost data.
-    fn refuse_writes(&mut self, group: Vec<Pending>, context: &'static str, error: String) {
-        tracing::error!(%error, context, "storage failure: the store refuses writes until it is reopened");
-        *self.shared.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{context}: {error}"));
-        fail_all(group, || StoreError::Storage { context, message: error.clone() });
+/// Makes applied groups durable, as many at a time as have piled up, then answers them in order.
+fn run_syncer(engine: &dyn Engine, shared: &Shared, sync: bool, applied: flume::Receiver<Applied>) {
+    while let Ok(first) = applied.recv() {
+        let mut pending = vec![first];
+        pending.extend(applied.try_iter());
+        let head = pending.iter().map(|a| a.head).max().unwrap_or(0);
+        let outcome = match shared.refusal() {
+            // Applied after a failed sync: built on state that may be lost.
+            Some(reason) => Err(StoreError::WritesRefused(reason)),
+            None if sync && pending.iter().any(|a| a.needs_sync) => match engine.sync() {
+                Ok(()) => {
+                    shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    shared.refuse_writes("making a group commit durable", &message);
+                    Err(StoreError::Storage { context: "making a group commit durable", message })
+                }
+            },
+            None => Ok(()),
+        };
+        if outcome.is_ok() {
+            shared.publish(head);
+        }
+        for (reply, result) in pending.into_iter().flat_map(|a| a.answers) {
+            // When the group could not be made durable, even its rejections may rest on state
+            // that is now lost: every caller hears of the failure.
+            let answer = match &outcome {
+                Ok(()) => result,
+                Err(StoreError::Storage { context, message }) => {
+                    Err(StoreError::Storage { context, message: message.clone() })
+                }
+                Err(other) => Err(StoreError::WritesRefused(other.to_string())),
+            };
+            let _ = reply.send(answer);
+        }
     }
 }
 
