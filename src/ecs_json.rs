@@ -8,8 +8,8 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use prost::{Message, Name};
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor, Kind,
-    MapKey, MessageDescriptor, ReflectMessage, Value as Proto,
+    DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor, Kind, MapKey,
+    MessageDescriptor, ReflectMessage, Value as Proto,
 };
 use serde_json::{Map, Number, Value};
 
@@ -120,9 +120,7 @@ pub fn from_value<M: Message + Name + Default>(value: &Value) -> Result<M, JsonE
 /// # Panics
 ///
 /// As [`from_value`].
-pub fn from_value_reporting_unknown<M: Message + Name + Default>(
-    value: &Value,
-) -> Result<Parsed<M>, JsonError> {
+pub fn from_value_reporting_unknown<M: Message + Name + Default>(value: &Value) -> Result<Parsed<M>, JsonError> {
     let mut reader = Reader::default();
     let dynamic = reader.message(&descriptor_of::<M>(), value, "", 1)?;
     let message = dynamic.transcode_to::<M>().map_err(|error| JsonError {
@@ -145,9 +143,8 @@ pub fn from_slice<M: Message + Name + Default>(bytes: &[u8]) -> Result<M, JsonEr
     from_value(&serde_json::from_slice(bytes)?)
 }
 
-static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("build.rs embeds a valid descriptor set")
-});
+static POOL: LazyLock<DescriptorPool> =
+    LazyLock::new(|| DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("build.rs embeds a valid descriptor set"));
 
 fn descriptor_of<M: Name>() -> MessageDescriptor {
     let name = M::full_name();
@@ -169,12 +166,7 @@ static ENUMS: LazyLock<HashMap<String, Spellings>> = LazyLock::new(|| {
         .get_extension_by_name("taskledger.v1.ecs_value")
         .expect("options.proto defines taskledger.v1.ecs_value");
     POOL.all_enums()
-        .map(|enum_desc| {
-            (
-                enum_desc.full_name().to_owned(),
-                spellings_of(&enum_desc, &ecs_value),
-            )
-        })
+        .map(|enum_desc| (enum_desc.full_name().to_owned(), spellings_of(&enum_desc, &ecs_value)))
         .collect()
 });
 
@@ -196,9 +188,7 @@ fn spellings_of(enum_desc: &EnumDescriptor, ecs_value: &ExtensionDescriptor) -> 
             .by_number
             .entry(value.number())
             .or_insert_with(|| spelling.to_owned());
-        spellings
-            .by_spelling
-            .insert(spelling.to_owned(), value.number());
+        spellings.by_spelling.insert(spelling.to_owned(), value.number());
         spellings.allowed.push(spelling.to_owned());
     }
     spellings
@@ -234,18 +224,13 @@ impl Writer<'_> {
         let kind = field.kind();
         match value {
             Proto::List(items) => Some(Value::Array(
-                items
-                    .iter()
-                    .filter_map(|item| self.single(&kind, item))
-                    .collect(),
+                items.iter().filter_map(|item| self.single(&kind, item)).collect(),
             )),
             Proto::Map(entries) => {
                 let value_kind = kind.as_message()?.map_entry_value_field().kind();
                 let mut sorted: Vec<(String, Value)> = entries
                     .iter()
-                    .filter_map(|(key, value)| {
-                        Some((map_key_text(key), self.single(&value_kind, value)?))
-                    })
+                    .filter_map(|(key, value)| Some((map_key_text(key), self.single(&value_kind, value)?)))
                     .collect();
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
                 Some(Value::Object(sorted.into_iter().collect()))
@@ -268,10 +253,7 @@ impl Writer<'_> {
             Proto::String(s) => Some(Value::String(s.clone())),
             Proto::Bytes(bytes) => Some(Value::String(base64_encode(bytes))),
             Proto::EnumNumber(number) => {
-                let spelling = ENUMS
-                    .get(kind.as_enum()?.full_name())?
-                    .by_number
-                    .get(number)?;
+                let spelling = ENUMS.get(kind.as_enum()?.full_name())?.by_number.get(number)?;
                 Some(Value::String(spelling.clone()))
             }
             Proto::Message(message) => Some(self.message(message)),
@@ -280,9 +262,7 @@ impl Writer<'_> {
     }
 
     fn timestamp(&self, message: &DynamicMessage) -> Value {
-        let mut time = message
-            .transcode_to::<prost_types::Timestamp>()
-            .unwrap_or_default();
+        let mut time = message.transcode_to::<prost_types::Timestamp>().unwrap_or_default();
         time.normalize();
         match self.options.time_style {
             TimeStyle::EpochSeconds => epoch_seconds_number(time.seconds, time.nanos),
@@ -324,7 +304,7 @@ fn epoch_seconds_number(seconds: i64, nanos: i32) -> Value {
 }
 
 /// `2020-01-23T17:57:34.402Z`: UTC, milliseconds truncated.
-fn iso8601_millis(seconds: i64, nanos: i32) -> String {
+pub fn iso8601_millis(seconds: i64, nanos: i32) -> String {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let second_of_day = seconds.rem_euclid(86_400);
     format!(
@@ -342,8 +322,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153; // March = 0
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
@@ -391,10 +370,7 @@ impl Reader {
         depth: usize,
     ) -> Result<DynamicMessage, JsonError> {
         if depth > MAX_DEPTH {
-            return Err(error(
-                path,
-                format!("nested deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(error(path, format!("nested deeper than {MAX_DEPTH} levels")));
         }
         if desc.full_name() == TIMESTAMP {
             return read_timestamp(desc, json, path);
@@ -414,10 +390,7 @@ impl Reader {
             if member.is_null() {
                 continue;
             }
-            if let Some(oneof) = field
-                .containing_oneof()
-                .filter(|oneof| !oneof.is_synthetic())
-            {
+            if let Some(oneof) = field.containing_oneof().filter(|oneof| !oneof.is_synthetic()) {
                 if let Some(other) = oneof_members.insert(oneof.name().to_owned(), name) {
                     return Err(error(
                         &member_path,
@@ -433,13 +406,7 @@ impl Reader {
         Ok(message)
     }
 
-    fn field(
-        &mut self,
-        field: &FieldDescriptor,
-        json: &Value,
-        path: &str,
-        depth: usize,
-    ) -> Result<Proto, JsonError> {
+    fn field(&mut self, field: &FieldDescriptor, json: &Value, path: &str, depth: usize) -> Result<Proto, JsonError> {
         let kind = field.kind();
         match kind.as_message() {
             Some(entry) if field.is_map() => {
@@ -463,9 +430,7 @@ impl Reader {
                 let items = items
                     .iter()
                     .enumerate()
-                    .map(|(index, item)| {
-                        self.single(&kind, item, &format!("{path}[{index}]"), depth)
-                    })
+                    .map(|(index, item)| self.single(&kind, item, &format!("{path}[{index}]"), depth))
                     .collect::<Result<_, _>>()?;
                 Ok(Proto::List(items))
             }
@@ -473,22 +438,14 @@ impl Reader {
         }
     }
 
-    fn single(
-        &mut self,
-        kind: &Kind,
-        json: &Value,
-        path: &str,
-        depth: usize,
-    ) -> Result<Proto, JsonError> {
+    fn single(&mut self, kind: &Kind, json: &Value, path: &str, depth: usize) -> Result<Proto, JsonError> {
         match kind {
             Kind::Double => json
                 .as_f64()
                 .map(Proto::F64)
                 .ok_or_else(|| expected(path, "a number", json)),
             Kind::Float => {
-                let x = json
-                    .as_f64()
-                    .ok_or_else(|| expected(path, "a number", json))?;
+                let x = json.as_f64().ok_or_else(|| expected(path, "a number", json))?;
                 // Narrowing is the point; out-of-range values become infinite and are refused.
                 let narrow = x as f32;
                 narrow
@@ -496,12 +453,8 @@ impl Reader {
                     .then_some(Proto::F32(narrow))
                     .ok_or_else(|| out_of_range(path, json, "float"))
             }
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-                integer(json, path, "int32").map(Proto::I32)
-            }
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                integer(json, path, "int64").map(Proto::I64)
-            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => integer(json, path, "int32").map(Proto::I32),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => integer(json, path, "int64").map(Proto::I64),
             Kind::Uint32 | Kind::Fixed32 => integer(json, path, "uint32").map(Proto::U32),
             Kind::Uint64 | Kind::Fixed64 => integer(json, path, "uint64").map(Proto::U64),
             Kind::Bool => json
@@ -513,17 +466,12 @@ impl Reader {
                 .map(|s| Proto::String(s.to_owned()))
                 .ok_or_else(|| expected(path, "a string", json)),
             Kind::Bytes => {
-                let text = json
-                    .as_str()
-                    .ok_or_else(|| expected(path, "a base64 string", json))?;
-                let bytes =
-                    base64_decode(text).ok_or_else(|| expected(path, "a base64 string", json))?;
+                let text = json.as_str().ok_or_else(|| expected(path, "a base64 string", json))?;
+                let bytes = base64_decode(text).ok_or_else(|| expected(path, "a base64 string", json))?;
                 Ok(Proto::Bytes(bytes.into()))
             }
             Kind::Enum(enum_desc) => enum_number(enum_desc, json, path),
-            Kind::Message(desc) => self
-                .message(desc, json, path, depth + 1)
-                .map(Proto::Message),
+            Kind::Message(desc) => self.message(desc, json, path, depth + 1).map(Proto::Message),
         }
     }
 }
@@ -551,11 +499,7 @@ fn enum_number(enum_desc: &EnumDescriptor, json: &Value, path: &str) -> Result<P
         Some(number) => Ok(Proto::EnumNumber(*number)),
         None => Err(error(
             path,
-            format!(
-                "unknown value {}; expected one of {}",
-                describe(json),
-                allowed()
-            ),
+            format!("unknown value {}; expected one of {}", describe(json), allowed()),
         )),
     }
 }
@@ -563,10 +507,7 @@ fn enum_number(enum_desc: &EnumDescriptor, json: &Value, path: &str) -> Result<P
 /// A JSON integer (not a fraction, not a string) that fits `T`.
 fn integer<T: TryFrom<i128>>(json: &Value, path: &str, type_name: &str) -> Result<T, JsonError> {
     let wide = match json {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
+        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
         _ => None,
     };
     let wide = wide.ok_or_else(|| expected(path, "an integer", json))?;
@@ -583,19 +524,10 @@ fn map_key(kind: &Kind, key: &str, path: &str) -> Result<MapKey, JsonError> {
         Kind::Uint64 | Kind::Fixed64 => key.parse().ok().map(MapKey::U64),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        error(
-            path,
-            format!("{} is not a valid map key", describe(&Value::from(key))),
-        )
-    })
+    parsed.ok_or_else(|| error(path, format!("{} is not a valid map key", describe(&Value::from(key)))))
 }
 
-fn read_timestamp(
-    desc: &MessageDescriptor,
-    json: &Value,
-    path: &str,
-) -> Result<DynamicMessage, JsonError> {
+fn read_timestamp(desc: &MessageDescriptor, json: &Value, path: &str) -> Result<DynamicMessage, JsonError> {
     let parsed = match json {
         Value::Number(n) => epoch_from_decimal(&n.to_string()),
         Value::String(s) => epoch_from_rfc3339(s),
@@ -651,9 +583,7 @@ fn epoch_from_decimal(text: &str) -> Option<(i64, i32)> {
     };
     let mut nanos: i128 = 0;
     for digit in digits.take(kept) {
-        nanos = nanos
-            .checked_mul(10)?
-            .checked_add(i128::from(digit - b'0'))?;
+        nanos = nanos.checked_mul(10)?.checked_add(i128::from(digit - b'0'))?;
     }
     for _ in 0..shift.max(0) {
         if nanos == 0 {
@@ -707,10 +637,7 @@ fn epoch_from_rfc3339(text: &str) -> Option<(i64, i32)> {
             return None;
         }
         for position in 0..9 {
-            let digit = fraction
-                .as_bytes()
-                .get(position)
-                .filter(|_| position < digits);
+            let digit = fraction.as_bytes().get(position).filter(|_| position < digits);
             nanos = nanos * 10 + digit.map_or(0, |d| i64::from(d - b'0'));
         }
         rest = fraction.get(digits..)?;
@@ -733,13 +660,11 @@ fn epoch_from_rfc3339(text: &str) -> Option<(i64, i32)> {
         }
         _ => return None,
     };
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offset;
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offset;
     Some((seconds, i32::try_from(nanos).ok()?))
 }
 
-const BASE64_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
 fn base64_encode(bytes: &[u8]) -> String {
@@ -751,9 +676,7 @@ fn base64_encode(bytes: &[u8]) -> String {
             .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
         for sextet in 0..4 {
             if sextet <= chunk.len() {
-                out.push(char::from(
-                    BASE64_ALPHABET[(group >> (18 - 6 * sextet) & 63) as usize],
-                ));
+                out.push(char::from(BASE64_ALPHABET[(group >> (18 - 6 * sextet) & 63) as usize]));
             } else {
                 out.push('=');
             }
@@ -801,10 +724,7 @@ fn expected(path: &str, what: &str, got: &Value) -> JsonError {
 }
 
 fn out_of_range(path: &str, got: &Value, type_name: &str) -> JsonError {
-    error(
-        path,
-        format!("{} is out of range for {type_name}", describe(got)),
-    )
+    error(path, format!("{} is out of range for {type_name}", describe(got)))
 }
 
 /// A short rendering of a JSON value for error messages.
@@ -839,19 +759,14 @@ mod tests {
             family: s("web"),
             task_role_arn: s("arn:aws:iam::123456789012:role/app"),
             network_mode: Some(v1::NetworkMode::Awsvpc as i32),
-            requires_compatibilities: vec![
-                v1::Compatibility::Fargate as i32,
-                v1::Compatibility::Ec2 as i32,
-            ],
+            requires_compatibilities: vec![v1::Compatibility::Fargate as i32, v1::Compatibility::Ec2 as i32],
             cpu: s("256"),
             memory: s("512"),
             tags: vec![v1::Tag {
                 key: s("team"),
                 value: s("core"),
             }],
-            ephemeral_storage: Some(v1::EphemeralStorage {
-                size_in_gib: Some(30),
-            }),
+            ephemeral_storage: Some(v1::EphemeralStorage { size_in_gib: Some(30) }),
             enable_fault_injection: Some(false),
             container_definitions: vec![
                 v1::ContainerDefinition {
@@ -889,10 +804,7 @@ mod tests {
                         ..Default::default()
                     }),
                     health_check: Some(v1::HealthCheck {
-                        command: vec![
-                            "CMD-SHELL".into(),
-                            "curl -f http://localhost/ || exit 1".into(),
-                        ],
+                        command: vec!["CMD-SHELL".into(), "curl -f http://localhost/ || exit 1".into()],
                         interval: Some(30),
                         timeout: Some(5),
                         retries: Some(3),
@@ -919,11 +831,9 @@ mod tests {
     fn round_trip_of_a_full_register_task_definition_request() {
         let request = rich_register_request();
         let json = to_value(&request, &WriteOptions::default());
-        let back: v1::RegisterTaskDefinitionRequest =
-            from_value(&json).expect("own output reads back");
+        let back: v1::RegisterTaskDefinitionRequest = from_value(&json).expect("own output reads back");
         assert_eq!(back, request);
-        let back: v1::RegisterTaskDefinitionRequest =
-            from_slice(to_string(&request).as_bytes()).expect("reads back");
+        let back: v1::RegisterTaskDefinitionRequest = from_slice(to_string(&request).as_bytes()).expect("reads back");
         assert_eq!(back, request);
     }
 
@@ -932,10 +842,7 @@ mod tests {
         let json = to_value(&rich_register_request(), &WriteOptions::default());
         assert_eq!(json["networkMode"], "awsvpc");
         assert_eq!(json["requiresCompatibilities"], json!(["FARGATE", "EC2"]));
-        assert_eq!(
-            json["containerDefinitions"][0]["portMappings"][1]["protocol"],
-            "udp"
-        );
+        assert_eq!(json["containerDefinitions"][0]["portMappings"][1]["protocol"], "udp");
         assert_eq!(
             json["containerDefinitions"][0]["logConfiguration"]["logDriver"],
             "awslogs"
@@ -953,23 +860,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(to_value(&request, &WriteOptions::default()), json!({}));
-        let err = from_value::<v1::RegisterTaskDefinitionRequest>(
-            &json!({"networkMode": "NETWORK_MODE_UNSPECIFIED"}),
-        )
-        .expect_err("proto names are not ECS spellings");
+        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"networkMode": "NETWORK_MODE_UNSPECIFIED"}))
+            .expect_err("proto names are not ECS spellings");
         assert_eq!(err.path, "networkMode");
     }
 
     #[test]
     fn unknown_enum_value_is_an_error_naming_the_path() {
-        let input =
-            json!({"containerDefinitions": [{}, {"logConfiguration": {"logDriver": "AWSLOGS"}}]});
-        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&input)
-            .expect_err("ECS spellings are case-sensitive");
-        assert_eq!(
-            err.path,
-            "containerDefinitions[1].logConfiguration.logDriver"
-        );
+        let input = json!({"containerDefinitions": [{}, {"logConfiguration": {"logDriver": "AWSLOGS"}}]});
+        let err =
+            from_value::<v1::RegisterTaskDefinitionRequest>(&input).expect_err("ECS spellings are case-sensitive");
+        assert_eq!(err.path, "containerDefinitions[1].logConfiguration.logDriver");
         assert!(
             err.message
                 .starts_with(r#"unknown value "AWSLOGS"; expected one of "json-file", "syslog""#),
@@ -983,8 +884,7 @@ mod tests {
     #[test]
     fn absent_and_null_members_leave_fields_unset() {
         let input = json!({"family": "web", "cpu": null, "containerDefinitions": null, "ephemeralStorage": null});
-        let request: v1::RegisterTaskDefinitionRequest =
-            from_value(&input).expect("nulls are absent members");
+        let request: v1::RegisterTaskDefinitionRequest = from_value(&input).expect("nulls are absent members");
         assert_eq!(
             request,
             v1::RegisterTaskDefinitionRequest {
@@ -1000,10 +900,7 @@ mod tests {
         let parsed = from_value_reporting_unknown::<v1::RegisterTaskDefinitionRequest>(&input)
             .expect("unknown members are ignored");
         assert_eq!(parsed.message.family.as_deref(), Some("web"));
-        assert_eq!(
-            parsed.unknown_members,
-            ["Family", "containerDefinitions[0].imageTag"]
-        );
+        assert_eq!(parsed.unknown_members, ["Family", "containerDefinitions[0].imageTag"]);
     }
 
     #[test]
@@ -1016,9 +913,7 @@ mod tests {
             to_value(&run, &WriteOptions::default()),
             json!({"enableECSManagedTags": true})
         );
-        let storage = v1::EphemeralStorage {
-            size_in_gib: Some(21),
-        };
+        let storage = v1::EphemeralStorage { size_in_gib: Some(21) };
         assert_eq!(to_string(&storage), r#"{"sizeInGiB":21}"#);
         let binding = v1::NetworkBinding {
             bind_ip: s("0.0.0.0"),
@@ -1029,10 +924,8 @@ mod tests {
             json!({"bindIP": "0.0.0.0"})
         );
 
-        let parsed = from_value_reporting_unknown::<v1::RunTaskRequest>(
-            &json!({"enableEcsManagedTags": true}),
-        )
-        .expect("a misspelt member is merely unknown");
+        let parsed = from_value_reporting_unknown::<v1::RunTaskRequest>(&json!({"enableEcsManagedTags": true}))
+            .expect("a misspelt member is merely unknown");
         assert_eq!(parsed.message.enable_ecs_managed_tags, None);
         assert_eq!(parsed.unknown_members, ["enableEcsManagedTags"]);
     }
@@ -1040,16 +933,12 @@ mod tests {
     #[test]
     fn integers_reject_strings_and_fractions() {
         let cpu = |value: Value| {
-            from_value::<v1::RegisterTaskDefinitionRequest>(
-                &json!({"containerDefinitions": [{"cpu": value}]}),
-            )
-            .map(|request| request.container_definitions[0].cpu)
+            from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"containerDefinitions": [{"cpu": value}]}))
+                .map(|request| request.container_definitions[0].cpu)
         };
         assert_eq!(cpu(json!(1024)), Ok(Some(1024)));
         assert_eq!(
-            cpu(json!("abc"))
-                .expect_err("strings are not integers")
-                .to_string(),
+            cpu(json!("abc")).expect_err("strings are not integers").to_string(),
             r#"containerDefinitions[0].cpu: expected an integer, got "abc""#
         );
         assert_eq!(
@@ -1064,8 +953,7 @@ mod tests {
             cpu(json!(3_000_000_000_u64)).expect_err("too big").message,
             "3000000000 is out of range for int32"
         );
-        let version =
-            from_value::<v1::Task>(&json!({"version": u64::MAX})).expect_err("int64 overflow");
+        let version = from_value::<v1::Task>(&json!({"version": u64::MAX})).expect_err("int64 overflow");
         assert_eq!(version.path, "version");
         let family = from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"family": 7}))
             .expect_err("numbers are not strings");
@@ -1074,17 +962,11 @@ mod tests {
 
     #[test]
     fn maps_are_objects_of_strings() {
-        let input =
-            json!({"containerDefinitions": [{"logConfiguration": {"options": {"max-size": 10}}}]});
-        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&input)
-            .expect_err("map values are strings");
-        assert_eq!(
-            err.path,
-            "containerDefinitions[0].logConfiguration.options.max-size"
-        );
-        let err =
-            from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"containerDefinitions": {}}))
-                .expect_err("lists are arrays");
+        let input = json!({"containerDefinitions": [{"logConfiguration": {"options": {"max-size": 10}}}]});
+        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&input).expect_err("map values are strings");
+        assert_eq!(err.path, "containerDefinitions[0].logConfiguration.options.max-size");
+        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"containerDefinitions": {}}))
+            .expect_err("lists are arrays");
         assert_eq!(
             err.to_string(),
             "containerDefinitions: expected an array, got an object"
@@ -1122,10 +1004,7 @@ mod tests {
                 seconds: 1_579_802_254,
                 nanos: 402_999_999,
             }),
-            stopped_at: Some(Timestamp {
-                seconds: 0,
-                nanos: 0,
-            }),
+            stopped_at: Some(Timestamp { seconds: 0, nanos: 0 }),
             ..Default::default()
         };
         let options = WriteOptions {
@@ -1136,32 +1015,21 @@ mod tests {
         assert_eq!(json["createdAt"], "2020-01-23T17:57:34.402Z");
         assert_eq!(json["stoppedAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_millis(MIN_SECONDS, 0), "0001-01-01T00:00:00.000Z");
-        assert_eq!(
-            iso8601_millis(MAX_SECONDS, 999_999_999),
-            "9999-12-31T23:59:59.999Z"
-        );
+        assert_eq!(iso8601_millis(MAX_SECONDS, 999_999_999), "9999-12-31T23:59:59.999Z");
         assert_eq!(iso8601_millis(951_782_400, 0), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
     fn timestamps_read_from_numbers_and_iso_strings() {
-        let created = |value: Value| {
-            from_value::<v1::Task>(&json!({"createdAt": value})).map(|task| task.created_at)
-        };
+        let created = |value: Value| from_value::<v1::Task>(&json!({"createdAt": value})).map(|task| task.created_at);
         let expected = Some(Timestamp {
             seconds: 1_579_802_254,
             nanos: 402_000_000,
         });
         assert_eq!(created(json!(1_579_802_254.402)), Ok(expected));
         assert_eq!(created(json!("2020-01-23T17:57:34.402Z")), Ok(expected));
-        assert_eq!(
-            created(json!("2020-01-23T18:57:34.402+01:00")),
-            Ok(expected)
-        );
-        assert_eq!(
-            created(json!("2020-01-23t17:57:34.4020000009z")),
-            Ok(expected)
-        );
+        assert_eq!(created(json!("2020-01-23T18:57:34.402+01:00")), Ok(expected));
+        assert_eq!(created(json!("2020-01-23t17:57:34.4020000009z")), Ok(expected));
         assert_eq!(
             created(json!(-1.5)),
             Ok(Some(Timestamp {
@@ -1194,10 +1062,7 @@ mod tests {
             task_arn: s("arn"),
             ..Default::default()
         };
-        assert_eq!(
-            to_value(&task, &WriteOptions::default()),
-            json!({"taskArn": "arn"})
-        );
+        assert_eq!(to_value(&task, &WriteOptions::default()), json!({"taskArn": "arn"}));
         let options = WriteOptions {
             emit_empty_lists: true,
             ..Default::default()
@@ -1213,10 +1078,7 @@ mod tests {
             overrides: Some(v1::TaskOverride::default()),
             ..Default::default()
         };
-        assert_eq!(
-            to_value(&task, &WriteOptions::default()),
-            json!({"overrides": {}})
-        );
+        assert_eq!(to_value(&task, &WriteOptions::default()), json!({"overrides": {}}));
     }
 
     #[test]
@@ -1237,15 +1099,7 @@ mod tests {
             from_value::<log::ClientTokenRecorded>(&json!({"fingerprint": "+/8AQQ"})),
             Ok(record)
         );
-        for input in [
-            b"".as_slice(),
-            b"f",
-            b"fo",
-            b"foo",
-            b"foob",
-            b"fooba",
-            b"foobar",
-        ] {
+        for input in [b"".as_slice(), b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
             assert_eq!(base64_decode(&base64_encode(input)).as_deref(), Some(input));
         }
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
@@ -1257,8 +1111,7 @@ mod tests {
         let input = json!({"taskCreated": {}, "clusterDeleted": {"clusterArn": "x"}});
         let err = from_value::<log::Event>(&input).expect_err("a oneof holds one member");
         assert!(err.message.contains("only one of"), "{err}");
-        let event: log::Event =
-            from_value(&json!({"clusterDeleted": {"clusterArn": "x"}})).expect("one member");
+        let event: log::Event = from_value(&json!({"clusterDeleted": {"clusterArn": "x"}})).expect("one member");
         assert_eq!(
             event.kind,
             Some(log::event::Kind::ClusterDeleted(log::ClusterDeleted {
@@ -1286,9 +1139,7 @@ mod tests {
         for _ in 0..100 {
             nested = json!({"nestedType": [nested]});
         }
-        let err = Reader::default()
-            .message(&desc, &nested, "", 1)
-            .expect_err("too deep");
+        let err = Reader::default().message(&desc, &nested, "", 1).expect_err("too deep");
         assert!(err.message.contains("deeper than 64"), "{err}");
         assert!(err.path.starts_with("nestedType[0].nestedType[0]"), "{err}");
 
@@ -1302,10 +1153,8 @@ mod tests {
         for _ in 0..120 {
             arrays = json!([arrays]);
         }
-        let err = from_value::<v1::RegisterTaskDefinitionRequest>(
-            &json!({"containerDefinitions": arrays}),
-        )
-        .expect_err("wrong shape");
+        let err = from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"containerDefinitions": arrays}))
+            .expect_err("wrong shape");
         assert_eq!(
             err.to_string(),
             "containerDefinitions[0]: expected an object, got an array"
@@ -1315,31 +1164,21 @@ mod tests {
     #[test]
     fn aws_cli_register_task_definition_input_parses() {
         let input = br#"{"family":"web","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512","containerDefinitions":[{"name":"app","image":"nginx:1.25","essential":true,"portMappings":[{"containerPort":80,"protocol":"tcp"}],"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/web"}}}]}"#;
-        let request: v1::RegisterTaskDefinitionRequest =
-            from_slice(input).expect("the CLI's input parses");
+        let request: v1::RegisterTaskDefinitionRequest = from_slice(input).expect("the CLI's input parses");
         assert_eq!(request.family.as_deref(), Some("web"));
         assert_eq!(request.network_mode(), v1::NetworkMode::Awsvpc);
-        assert_eq!(
-            request.requires_compatibilities,
-            [v1::Compatibility::Fargate as i32]
-        );
+        assert_eq!(request.requires_compatibilities, [v1::Compatibility::Fargate as i32]);
         assert_eq!(request.cpu.as_deref(), Some("256"));
         let container = &request.container_definitions[0];
         assert_eq!(container.essential, Some(true));
         assert_eq!(container.port_mappings[0].container_port, Some(80));
-        assert_eq!(
-            container.port_mappings[0].protocol(),
-            v1::TransportProtocol::Tcp
-        );
+        assert_eq!(container.port_mappings[0].protocol(), v1::TransportProtocol::Tcp);
         let logs = container
             .log_configuration
             .as_ref()
             .expect("logConfiguration was given");
         assert_eq!(logs.log_driver(), v1::LogDriver::Awslogs);
-        assert_eq!(
-            logs.options.get("awslogs-group").map(String::as_str),
-            Some("/ecs/web")
-        );
+        assert_eq!(logs.options.get("awslogs-group").map(String::as_str), Some("/ecs/web"));
         assert_eq!(json_len(&request), to_string(&request).len());
         let reparsed: Value = serde_json::from_slice(input).expect("valid JSON");
         assert_eq!(to_value(&request, &WriteOptions::default()), reparsed);
@@ -1347,10 +1186,7 @@ mod tests {
 
     #[test]
     fn every_ecs_enum_value_but_zero_has_a_spelling() {
-        for enum_desc in POOL
-            .all_enums()
-            .filter(|e| e.package_name() == "taskledger.v1")
-        {
+        for enum_desc in POOL.all_enums().filter(|e| e.package_name() == "taskledger.v1") {
             let spellings = &ENUMS[enum_desc.full_name()];
             for value in enum_desc.values() {
                 assert_eq!(

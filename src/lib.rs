@@ -71,6 +71,7 @@
 //! # }
 //! ```
 
+pub mod audit;
 pub mod domain;
 pub mod ecs_json;
 pub mod proto;

@@ -19,7 +19,14 @@ pub mod taskledger {
             tonic::include_proto!("taskledger.state.v1");
         }
     }
+    pub mod export {
+        pub mod v1 {
+            tonic::include_proto!("taskledger.export.v1");
+        }
+    }
 }
+
+pub use taskledger::export::v1 as export;
 
 pub use taskledger::log::v1 as log;
 pub use taskledger::state::v1 as state;

@@ -6,6 +6,7 @@ pub mod command;
 pub mod decide;
 pub mod error;
 pub mod evolve;
+pub mod history;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod migrate;
 mod overlay;
 pub mod reader;
+pub mod subscribe;
 pub mod verify;
 pub mod views;
 mod writer;
@@ -144,8 +145,7 @@ impl Store {
     pub fn open_engine(engine: Arc<dyn Engine>, path: PathBuf, options: StoreOptions) -> StoreResult<Store> {
         migrate::prepare(&*engine, &path)?;
         let (head, last_time) = recover(&*engine)?;
-        let shared = Arc::new(Shared::default());
-        *shared.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        let shared = Arc::new(Shared::new(head));
         let (sender, receiver) = flume::bounded(options.queue_depth.max(1));
         let writer = writer::spawn(
             Arc::clone(&engine),
@@ -174,7 +174,7 @@ impl Store {
         self.inner.queue.as_ref().expect("the queue lives as long as the store")
     }
 
-    fn state(&self) -> reader::SledState<'_> {
+    pub(crate) fn state(&self) -> reader::SledState<'_> {
         reader::SledState { engine: &*self.inner.engine }
     }
 
@@ -266,6 +266,11 @@ impl Store {
             }
         }
         Ok(records)
+    }
+
+    /// A receiver that sees the durable head move (for async waiting).
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.shared.head_watch.subscribe()
     }
 
     /// Writer counters.

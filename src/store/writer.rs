@@ -50,17 +50,28 @@ pub struct WriterStats {
 }
 
 /// State shared between the writer, the syncer and the `Store` handles.
-#[derive(Default)]
 pub(crate) struct Shared {
     /// The last durable seq, and a condition variable rung when it moves.
     pub head: Mutex<u64>,
     pub head_moved: Condvar,
+    /// The same head for async waiters (subscriptions).
+    pub head_watch: tokio::sync::watch::Sender<u64>,
     /// Why writes are refused (after a failed write or fsync), if they are.
     pub refused: Mutex<Option<String>>,
     pub stats: WriterStats,
 }
 
 impl Shared {
+    pub fn new(head: u64) -> Shared {
+        Shared {
+            head: Mutex::new(head),
+            head_moved: Condvar::new(),
+            head_watch: tokio::sync::watch::Sender::new(head),
+            refused: Mutex::new(None),
+            stats: WriterStats::default(),
+        }
+    }
+
     pub fn head(&self) -> u64 {
         *self.head.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -68,6 +79,7 @@ impl Shared {
     fn publish(&self, head: u64) {
         *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
         self.head_moved.notify_all();
+        self.head_watch.send_replace(head);
     }
 
     fn refusal(&self) -> Option<String> {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod crash;
 mod invariants;
 mod lifecycle;
