@@ -15,11 +15,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     println!("cargo:rerun-if-changed=proto");
     let mut compiler = protox::Compiler::new(["proto"])?;
-    compiler.include_imports(true).include_source_info(true).open_files(files)?;
+    compiler
+        .include_imports(true)
+        .include_source_info(true)
+        .open_files(files)?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     // Encoded by protox itself: going through prost_types would drop the custom options
     // (`ecs_value`) that the ECS JSON transcoder reads.
-    std::fs::write(out_dir.join("taskledger_descriptor.bin"), compiler.encode_file_descriptor_set())?;
+    std::fs::write(
+        out_dir.join("taskledger_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
     let descriptors = compiler.file_descriptor_set();
     let mut config = prost_build::Config::new();
     // Type names let the ECS JSON transcoder find a message's descriptor from its Rust type.

@@ -13,7 +13,15 @@ use taskledger::proto::v1::*;
 use taskledger::store::codec::{frame_log_record, unframe_log_record};
 use taskledger::store::{Caller, Store, StoreOptions};
 
-const STATUSES: [&str; 7] = ["PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"];
+const STATUSES: [&str; 7] = [
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
 
 fn scope() -> Scope {
     Scope::new("us-east-1", "123456789012").unwrap()
@@ -42,16 +50,34 @@ fn run_request(count: i32) -> RunTaskRequest {
         count: Some(count),
         launch_type: Some(LaunchType::Fargate as i32),
         network_configuration: Some(NetworkConfiguration {
-            awsvpc_configuration: Some(AwsVpcConfiguration { subnets: vec!["subnet-1".into()], ..Default::default() }),
+            awsvpc_configuration: Some(AwsVpcConfiguration {
+                subnets: vec!["subnet-1".into()],
+                ..Default::default()
+            }),
         }),
         ..Default::default()
     }
 }
 
 fn open(dir: &std::path::Path, sync: bool) -> (Store, Caller) {
-    let store = Store::open_with(dir, StoreOptions { sync, ..StoreOptions::default() }).unwrap();
+    let store = Store::open_with(
+        dir,
+        StoreOptions {
+            sync,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
     let caller = Caller::library(scope());
-    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("bench".into()), ..Default::default() }).unwrap();
+    store
+        .create_cluster(
+            &caller,
+            CreateClusterRequest {
+                cluster_name: Some("bench".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     store.register_task_definition(&caller, fargate_definition()).unwrap();
     (store, caller)
 }
@@ -66,7 +92,14 @@ fn transitions(store: &Store, caller: &Caller, submitters: usize, iters: u64) ->
         let mut arns = Vec::new();
         while arns.len() < tasks_per_thread {
             let n = (tasks_per_thread - arns.len()).min(10) as i32;
-            arns.extend(store.run_task(caller, run_request(n)).unwrap().tasks.into_iter().map(|t| t.task_arn.unwrap()));
+            arns.extend(
+                store
+                    .run_task(caller, run_request(n))
+                    .unwrap()
+                    .tasks
+                    .into_iter()
+                    .map(|t| t.task_arn.unwrap()),
+            );
         }
         plans.push(arns);
     }
@@ -98,18 +131,30 @@ fn transitions(store: &Store, caller: &Caller, submitters: usize, iters: u64) ->
 
 fn group_commit(c: &mut Criterion) {
     for sync in [true, false] {
-        let mut group = c.benchmark_group(if sync { "transitions_fdatasync" } else { "transitions_no_sync" });
-        group.throughput(Throughput::Elements(1)).sample_size(10).measurement_time(Duration::from_secs(4));
+        let mut group = c.benchmark_group(if sync {
+            "transitions_fdatasync"
+        } else {
+            "transitions_no_sync"
+        });
+        group
+            .throughput(Throughput::Elements(1))
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(4));
         for submitters in [1usize, 16, 64, 256] {
             let dir = tempfile::tempdir().unwrap();
             let (store, caller) = open(dir.path(), sync);
-            group.bench_with_input(BenchmarkId::from_parameter(submitters), &submitters, |b, &submitters| {
-                b.iter_custom(|iters| transitions(&store, &caller, submitters, iters))
-            });
+            group.bench_with_input(
+                BenchmarkId::from_parameter(submitters),
+                &submitters,
+                |b, &submitters| b.iter_custom(|iters| transitions(&store, &caller, submitters, iters)),
+            );
             let stats = store.stats();
             let groups = stats.groups.load(std::sync::atomic::Ordering::Relaxed).max(1);
             let events = stats.events.load(std::sync::atomic::Ordering::Relaxed);
-            eprintln!("  {submitters} submitters: {:.1} events per group commit", events as f64 / groups as f64);
+            eprintln!(
+                "  {submitters} submitters: {:.1} events per group commit",
+                events as f64 / groups as f64
+            );
         }
         group.finish();
     }
@@ -117,24 +162,43 @@ fn group_commit(c: &mut Criterion) {
 
 fn decide_evolve(c: &mut Criterion) {
     let scope = scope();
-    let now = prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 };
+    let now = prost_types::Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 0,
+    };
     let mut state = MemoryState::default();
     let mut n = 0u64;
     let mut apply = |state: &mut MemoryState, command: Command| {
         n += 1;
-        let ctx = CommandContext { scope: scope.clone(), now, seed: IdSeed(n as u128) };
+        let ctx = CommandContext {
+            scope: scope.clone(),
+            now,
+            seed: IdSeed(n as u128),
+        };
         let decision = decide(state, &ctx, &command).unwrap();
         for (i, event) in decision.events.iter().enumerate() {
             evolve(state, n * 100 + i as u64, &now, event).unwrap();
         }
         decision
     };
-    apply(&mut state, Command::CreateCluster(CreateClusterRequest { cluster_name: Some("bench".into()), ..Default::default() }));
+    apply(
+        &mut state,
+        Command::CreateCluster(CreateClusterRequest {
+            cluster_name: Some("bench".into()),
+            ..Default::default()
+        }),
+    );
     apply(&mut state, Command::RegisterTaskDefinition(fargate_definition()));
     let decision = apply(&mut state, Command::RunTask(run_request(1)));
-    let taskledger::domain::Reply::RunTask(run) = decision.reply else { unreachable!() };
+    let taskledger::domain::Reply::RunTask(run) = decision.reply else {
+        unreachable!()
+    };
     let arn = run.tasks[0].task_arn.clone().unwrap();
-    let ctx = CommandContext { scope: scope.clone(), now, seed: IdSeed(7) };
+    let ctx = CommandContext {
+        scope: scope.clone(),
+        now,
+        seed: IdSeed(7),
+    };
 
     let mut group = c.benchmark_group("domain");
     group.throughput(Throughput::Elements(1));
@@ -161,8 +225,22 @@ fn decide_evolve(c: &mut Criterion) {
     let record = LogRecord {
         seq: 42,
         time: Some(now),
-        cause: Some(Cause { request_id: "6f1c2d8e-0000-4000-8000-000000000000".into(), operation: "SubmitTaskStateChange".into(), caller: "grpc 127.0.0.1:50000".into(), client_token: String::new(), group_commit: 40 }),
-        event: Some(Event { kind: Some(Kind::TaskChanged(TaskChanged { task_arn: arn.clone(), version: 3, last_status: Some("RUNNING".into()), started_at: Some(now), ..Default::default() })) }),
+        cause: Some(Cause {
+            request_id: "6f1c2d8e-0000-4000-8000-000000000000".into(),
+            operation: "SubmitTaskStateChange".into(),
+            caller: "grpc 127.0.0.1:50000".into(),
+            client_token: String::new(),
+            group_commit: 40,
+        }),
+        event: Some(Event {
+            kind: Some(Kind::TaskChanged(TaskChanged {
+                task_arn: arn.clone(),
+                version: 3,
+                last_status: Some("RUNNING".into()),
+                started_at: Some(now),
+                ..Default::default()
+            })),
+        }),
     };
     group.bench_function("frame_and_unframe_log_record", |b| {
         b.iter(|| unframe_log_record(42, &frame_log_record(&record)).unwrap())

@@ -6,7 +6,11 @@
 use super::Step;
 use crate::store::engine::{Engine, EngineError, EngineResult, WriteBatch};
 
-pub const STEP: Step = Step { to: 1, describe: "initial layout", apply };
+pub const STEP: Step = Step {
+    to: 1,
+    describe: "initial layout",
+    apply,
+};
 
 fn apply(engine: &dyn Engine) -> EngineResult<WriteBatch> {
     if let Some(entry) = engine.range(&[], &[0xff]).next() {

@@ -71,7 +71,9 @@
 //! # }
 //! ```
 
+pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod domain;
 pub mod ecs_json;
 pub mod proto;

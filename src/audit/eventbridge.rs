@@ -15,7 +15,10 @@ use crate::store::{Store, StoreError, StoreResult};
 
 /// Whether an event is one that ECS announces as a task state change (it bumps `version`).
 pub fn is_task_state_change(record: &LogRecord) -> bool {
-    matches!(record.event.as_ref().and_then(|e| e.kind.as_ref()), Some(Kind::TaskCreated(_) | Kind::TaskChanged(_)))
+    matches!(
+        record.event.as_ref().and_then(|e| e.kind.as_ref()),
+        Some(Kind::TaskCreated(_) | Kind::TaskChanged(_))
+    )
 }
 
 /// The event for a task state change, given the task as it stood right after it.
@@ -27,9 +30,18 @@ pub fn task_state_change(record: &LogRecord, task: &Task) -> Value {
     let time = record.time.unwrap_or_default();
     let mut detail_task = task.clone();
     detail_task.tags.clear();
-    let mut detail = to_value(&detail_task, &WriteOptions { time_style: TimeStyle::Iso8601Millis, emit_empty_lists: false });
+    let mut detail = to_value(
+        &detail_task,
+        &WriteOptions {
+            time_style: TimeStyle::Iso8601Millis,
+            emit_empty_lists: false,
+        },
+    );
     if let Value::Object(members) = &mut detail {
-        members.insert("updatedAt".into(), Value::String(iso8601_millis(time.seconds, time.nanos)));
+        members.insert(
+            "updatedAt".into(),
+            Value::String(iso8601_millis(time.seconds, time.nanos)),
+        );
         members.insert("version".into(), json!(task.version.unwrap_or(0)));
     }
     let mut seconds = iso8601_millis(time.seconds, 0);
@@ -56,7 +68,14 @@ fn event_id(task_arn: &str, version: i64) -> String {
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Renders the task state changes among `records` (others give `None`), reading each task's
@@ -68,7 +87,11 @@ pub fn render(store: &Store, records: &[LogRecord]) -> StoreResult<Vec<Option<Va
             out.push(None);
             continue;
         }
-        let task_id = record.event.as_ref().and_then(crate::domain::command::event_task_id).unwrap_or_default();
+        let task_id = record
+            .event
+            .as_ref()
+            .and_then(crate::domain::command::event_task_id)
+            .unwrap_or_default();
         let history = store.task_history(task_id, None, usize::MAX)?;
         let replayed = replay_task(history.iter().filter(|r| r.seq <= record.seq)).map_err(StoreError::Corrupt)?;
         let task = replayed

@@ -99,10 +99,23 @@ pub fn export(
                 Format::Binary => {
                     let bytes = record.encode_to_vec();
                     let crc32c = crc32c::crc32c(&bytes);
-                    write_entry(&mut out, Kind::Record(Record { seq: record.seq, crc32c, log_record: bytes }))?;
+                    write_entry(
+                        &mut out,
+                        Kind::Record(Record {
+                            seq: record.seq,
+                            crc32c,
+                            log_record: bytes,
+                        }),
+                    )?;
                 }
                 Format::Ndjson => {
-                    let line = to_value(&record, &WriteOptions { time_style: TimeStyle::Iso8601Millis, emit_empty_lists: false });
+                    let line = to_value(
+                        &record,
+                        &WriteOptions {
+                            time_style: TimeStyle::Iso8601Millis,
+                            emit_empty_lists: false,
+                        },
+                    );
                     serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
                     out.write_all(b"\n")?;
                 }
@@ -113,7 +126,13 @@ pub fn export(
         }
     }
     if format == Format::Binary {
-        write_entry(&mut out, Kind::Trailer(Trailer { count: summary.count, last_seq: summary.last_seq }))?;
+        write_entry(
+            &mut out,
+            Kind::Trailer(Trailer {
+                count: summary.count,
+                last_seq: summary.last_seq,
+            }),
+        )?;
     }
     out.flush()?;
     progress(summary.count, total);
@@ -132,7 +151,10 @@ struct EntryReader<R> {
 
 impl<R: Read> EntryReader<R> {
     fn damaged(&self, message: impl Into<String>) -> ExportError {
-        ExportError::Damaged { at: format!("entry {}", self.index), message: message.into() }
+        ExportError::Damaged {
+            at: format!("entry {}", self.index),
+            message: message.into(),
+        }
     }
 
     /// The next entry, or `None` at a clean end of file.
@@ -141,7 +163,11 @@ impl<R: Read> EntryReader<R> {
         for shift in (0..64).step_by(7) {
             let mut byte = [0u8; 1];
             if self.input.read(&mut byte)? == 0 {
-                return if shift == 0 { Ok(None) } else { Err(self.damaged("the file ends inside a length prefix")) };
+                return if shift == 0 {
+                    Ok(None)
+                } else {
+                    Err(self.damaged("the file ends inside a length prefix"))
+                };
             }
             length |= u64::from(byte[0] & 0x7f) << shift;
             if byte[0] & 0x80 == 0 {
@@ -152,10 +178,15 @@ impl<R: Read> EntryReader<R> {
             return Err(self.damaged(format!("a length prefix of {length} bytes; the file is damaged")));
         }
         let mut bytes = vec![0u8; length as usize];
-        self.input.read_exact(&mut bytes).map_err(|_| self.damaged("the file ends inside an entry"))?;
+        self.input
+            .read_exact(&mut bytes)
+            .map_err(|_| self.damaged("the file ends inside an entry"))?;
         let entry = ExportEntry::decode(bytes.as_slice()).map_err(|e| self.damaged(format!("undecodable: {e}")))?;
         self.index += 1;
-        entry.kind.map(Some).ok_or_else(|| self.damaged("an entry of an unknown kind"))
+        entry
+            .kind
+            .map(Some)
+            .ok_or_else(|| self.damaged("an entry of an unknown kind"))
     }
 }
 
@@ -167,7 +198,10 @@ fn read_file(
     progress: Progress,
     mut each: impl FnMut(u64, LogRecord) -> Result<(), ExportError>,
 ) -> Result<ExportSummary, ExportError> {
-    let mut reader = EntryReader { input: BufReader::new(input), index: 0 };
+    let mut reader = EntryReader {
+        input: BufReader::new(input),
+        index: 0,
+    };
     let header = match reader.next()? {
         Some(Kind::Header(h)) if h.magic == MAGIC => h,
         _ => return Err(reader.damaged("not a taskledger export: it does not start with a taskledger-export header")),
@@ -186,17 +220,27 @@ fn read_file(
             None => return Err(reader.damaged("the file ends without a trailer: it is truncated")),
             Some(Kind::Header(_)) => return Err(reader.damaged("a second header")),
             Some(Kind::Record(record)) => {
-                let at = |message: String| ExportError::Damaged { at: format!("entry {} (seq {})", reader.index, record.seq), message };
+                let at = |message: String| ExportError::Damaged {
+                    at: format!("entry {} (seq {})", reader.index, record.seq),
+                    message,
+                };
                 if crc32c::crc32c(&record.log_record) != record.crc32c {
                     return Err(at("checksum mismatch: the record is damaged".into()));
                 }
                 if record.seq != expected {
-                    let what = if record.seq < expected { "a repeated or out-of-order seq" } else { "a gap" };
+                    let what = if record.seq < expected {
+                        "a repeated or out-of-order seq"
+                    } else {
+                        "a gap"
+                    };
                     return Err(at(format!("{what}: expected seq {expected}")));
                 }
-                let log = LogRecord::decode(record.log_record.as_slice()).map_err(|e| at(format!("undecodable record: {e}")))?;
+                let log = LogRecord::decode(record.log_record.as_slice())
+                    .map_err(|e| at(format!("undecodable record: {e}")))?;
                 if log.seq != record.seq || log.event.as_ref().and_then(|e| e.kind.as_ref()).is_none() {
-                    return Err(at("the record inside does not match its seq or has no known event".into()));
+                    return Err(at(
+                        "the record inside does not match its seq or has no known event".into()
+                    ));
                 }
                 if summary.count == 0 {
                     summary.first_seq = record.seq;
@@ -234,7 +278,8 @@ pub fn check(input: impl Read, progress: Progress) -> Result<ExportSummary, Expo
 /// Imports an export file that starts at seq 1 into the empty store directory `dir`, keeping
 /// every seq, then rebuilds the views. The directory must hold no store data.
 pub fn import(dir: &Path, input: impl Read, progress: Progress) -> Result<ExportSummary, ExportError> {
-    let engine = SledEngine::open(dir, &SledOptions::default()).map_err(|e| StoreError::storage("opening the target", e))?;
+    let engine =
+        SledEngine::open(dir, &SledOptions::default()).map_err(|e| StoreError::storage("opening the target", e))?;
     if engine.range(&[], &[0xff]).next().is_some() {
         return Err(ExportError::NotEmpty(dir.display().to_string()));
     }
@@ -251,7 +296,9 @@ pub fn import(dir: &Path, input: impl Read, progress: Progress) -> Result<Export
         first = false;
         batch.put(keys::log(seq), frame_log_record(&record));
         if batch.len() >= IMPORT_BATCH {
-            engine.apply(std::mem::take(&mut batch)).map_err(|e| StoreError::storage("importing", e))?;
+            engine
+                .apply(std::mem::take(&mut batch))
+                .map_err(|e| StoreError::storage("importing", e))?;
         }
         Ok(())
     })?;
@@ -262,6 +309,8 @@ pub fn import(dir: &Path, input: impl Read, progress: Progress) -> Result<Export
     }
     engine.apply(batch).map_err(|e| StoreError::storage("importing", e))?;
     verify::rebuild(&engine, &|done, total| progress(done, total))?;
-    engine.sync().map_err(|e| StoreError::storage("making the import durable", e))?;
+    engine
+        .sync()
+        .map_err(|e| StoreError::storage("making the import durable", e))?;
     Ok(summary)
 }

@@ -40,8 +40,15 @@ fn task_records(store: &Store, scope: &Scope, task: &str) -> StoreResult<(String
             _ => None,
         })
         .is_some_and(|arn| {
-            arn.starts_with(&format!("arn:{}:ecs:{}:{}:task/", scope.partition(), scope.region(), scope.account()))
-                && reference.cluster.as_deref().is_none_or(|c| arn.contains(&format!(":task/{c}/")))
+            arn.starts_with(&format!(
+                "arn:{}:ecs:{}:{}:task/",
+                scope.partition(),
+                scope.region(),
+                scope.account()
+            )) && reference
+                .cluster
+                .as_deref()
+                .is_none_or(|c| arn.contains(&format!(":task/{c}/")))
         });
     if !belongs {
         return Err(StoreError::Rejected(DomainError::invalid_parameter(
@@ -67,7 +74,10 @@ pub fn task_history(
         .into_iter()
         .filter(|(record, _)| after.is_none_or(|a| record.seq > a))
         .take(limit)
-        .map(|(record, task)| HistoryEntry { record: record.clone(), task })
+        .map(|(record, task)| HistoryEntry {
+            record: record.clone(),
+            task,
+        })
         .collect())
 }
 
@@ -97,7 +107,10 @@ pub fn describe_tasks_as_of(
             AsOf::Seq(seq) => seq,
             AsOf::Time(time) => records
                 .iter()
-                .filter(|r| r.time.is_some_and(|t| (t.seconds, t.nanos) <= (time.seconds, time.nanos)))
+                .filter(|r| {
+                    r.time
+                        .is_some_and(|t| (t.seconds, t.nanos) <= (time.seconds, time.nanos))
+                })
                 .map(|r| r.seq)
                 .max()
                 .unwrap_or(0),
@@ -112,7 +125,11 @@ pub fn describe_tasks_as_of(
                 }
                 response.tasks.push(task);
             }
-            None => response.failures.push(Failure { arn: Some(arn), reason: Some("MISSING".into()), detail: None }),
+            None => response.failures.push(Failure {
+                arn: Some(arn),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
         }
     }
     Ok(response)

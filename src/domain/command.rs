@@ -85,6 +85,8 @@ pub struct CommandContext {
 }
 
 /// The answer to a command, as ECS shapes it.
+// Replies are built once and moved to their caller; boxing them would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     RunTask(RunTaskResponse),

@@ -44,9 +44,7 @@ impl EcsException {
             EcsException::ConflictException => "ConflictException",
             EcsException::ResourceNotFoundException => "ResourceNotFoundException",
             EcsException::LimitExceededException => "LimitExceededException",
-            EcsException::ClusterContainsContainerInstancesException => {
-                "ClusterContainsContainerInstancesException"
-            }
+            EcsException::ClusterContainsContainerInstancesException => "ClusterContainsContainerInstancesException",
             EcsException::ClusterContainsTasksException => "ClusterContainsTasksException",
             EcsException::PlatformUnknownException => "PlatformUnknownException",
             EcsException::ServiceNotFoundException => "ServiceNotFoundException",

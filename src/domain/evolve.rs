@@ -30,9 +30,16 @@ fn read<T>(result: super::error::DomainResult<T>) -> Result<T> {
 
 /// Applies one event, logged as `seq` at `time`, to the state.
 pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Event) -> Result<()> {
-    match event.kind.as_ref().ok_or_else(|| fault("event without a kind".into()))? {
+    match event
+        .kind
+        .as_ref()
+        .ok_or_else(|| fault("event without a kind".into()))?
+    {
         Kind::TaskCreated(created) => {
-            let task = created.task.as_ref().ok_or_else(|| fault("TaskCreated without a task".into()))?;
+            let task = created
+                .task
+                .as_ref()
+                .ok_or_else(|| fault("TaskCreated without a task".into()))?;
             let arn = task.task_arn.as_deref().unwrap_or_default();
             let id = stored_id_of(arn).to_string();
             if read(state.task(&id))?.is_some() {
@@ -56,15 +63,25 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             }
             state.put_task(
                 &id,
-                TaskRecord { task: Some(task.clone()), reservation: created.reservation.clone(), history: vec![seq] },
+                TaskRecord {
+                    task: Some(task.clone()),
+                    reservation: created.reservation.clone(),
+                    history: vec![seq],
+                },
             );
         }
         Kind::TaskChanged(change) => {
             let id = stored_id_of(&change.task_arn).to_string();
             let mut record = read(state.task(&id))?
                 .ok_or_else(|| fault(format!("TaskChanged for unknown task {}", change.task_arn)))?;
-            let task = record.task.as_mut().ok_or_else(|| fault(format!("task {id} has no body")))?;
-            let before = (TaskStatus::of(task.last_status.as_deref()), DesiredStatus::of(task.desired_status.as_deref()));
+            let task = record
+                .task
+                .as_mut()
+                .ok_or_else(|| fault(format!("task {id} has no body")))?;
+            let before = (
+                TaskStatus::of(task.last_status.as_deref()),
+                DesiredStatus::of(task.desired_status.as_deref()),
+            );
             if task.version.unwrap_or(0) + 1 != change.version {
                 return Err(fault(format!(
                     "TaskChanged for {} has version {}, but the task is at {}",
@@ -75,7 +92,10 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             }
             apply_task_change(task, change);
             record.history.push(seq);
-            let after = (TaskStatus::of(task.last_status.as_deref()), DesiredStatus::of(task.desired_status.as_deref()));
+            let after = (
+                TaskStatus::of(task.last_status.as_deref()),
+                DesiredStatus::of(task.desired_status.as_deref()),
+            );
             if before != after {
                 let (scope, cluster_name) = cluster_of(&change.task_arn)?;
                 let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
@@ -124,10 +144,15 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
                 .ok_or_else(|| fault("TaskDefinitionRegistered without a definition".into()))?;
             let arn = td.task_definition_arn.as_deref().unwrap_or_default();
             let (scope, family, revision) = task_definition_of(arn)?;
-            let mut family_record = read(state.family(&scope, &family))?
-                .unwrap_or(FamilyRecord { family: family.clone(), ..Default::default() });
+            let mut family_record = read(state.family(&scope, &family))?.unwrap_or(FamilyRecord {
+                family: family.clone(),
+                ..Default::default()
+            });
             if revision <= family_record.last_revision {
-                return Err(fault(format!("{arn} registered after revision {}", family_record.last_revision)));
+                return Err(fault(format!(
+                    "{arn} registered after revision {}",
+                    family_record.last_revision
+                )));
             }
             family_record.last_revision = revision;
             family_record.active_revisions += 1;
@@ -136,32 +161,53 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
                 &scope,
                 &family,
                 revision,
-                TaskDefinitionRecord { task_definition: Some(td.clone()), tags: registered.tags.clone() },
+                TaskDefinitionRecord {
+                    task_definition: Some(td.clone()),
+                    tags: registered.tags.clone(),
+                },
             );
         }
         Kind::TaskDefinitionDeregistered(deregistered) => {
             let (scope, family, revision) = task_definition_of(&deregistered.task_definition_arn)?;
             let mut record = read(state.task_definition(&scope, &family, revision))?.ok_or_else(|| {
-                fault(format!("deregistration of unknown {}", deregistered.task_definition_arn))
+                fault(format!(
+                    "deregistration of unknown {}",
+                    deregistered.task_definition_arn
+                ))
             })?;
             if !task_definition_is_active(&record) {
-                return Err(fault(format!("{} deregistered twice", deregistered.task_definition_arn)));
+                return Err(fault(format!(
+                    "{} deregistered twice",
+                    deregistered.task_definition_arn
+                )));
             }
             if let Some(td) = record.task_definition.as_mut() {
                 td.status = Some(TaskDefinitionStatus::Inactive as i32);
                 td.deregistered_at = deregistered.deregistered_at;
             }
-            let mut family_record = read(state.family(&scope, &family))?
-                .ok_or_else(|| fault(format!("family {family} missing")))?;
+            let mut family_record =
+                read(state.family(&scope, &family))?.ok_or_else(|| fault(format!("family {family} missing")))?;
             family_record.active_revisions = family_record.active_revisions.saturating_sub(1);
             state.put_family(&scope, &family, family_record);
             state.put_task_definition(&scope, &family, revision, record);
         }
         Kind::ClusterCreated(created) => {
-            let cluster = created.cluster.as_ref().ok_or_else(|| fault("ClusterCreated without a cluster".into()))?;
+            let cluster = created
+                .cluster
+                .as_ref()
+                .ok_or_else(|| fault("ClusterCreated without a cluster".into()))?;
             let (scope, name) = cluster_of(cluster.cluster_arn.as_deref().unwrap_or_default())?;
-            let unstopped_tasks = read(state.cluster(&scope, &name))?.map(|c| c.unstopped_tasks).unwrap_or(0);
-            state.put_cluster(&scope, &name, ClusterRecord { cluster: Some(cluster.clone()), unstopped_tasks });
+            let unstopped_tasks = read(state.cluster(&scope, &name))?
+                .map(|c| c.unstopped_tasks)
+                .unwrap_or(0);
+            state.put_cluster(
+                &scope,
+                &name,
+                ClusterRecord {
+                    cluster: Some(cluster.clone()),
+                    unstopped_tasks,
+                },
+            );
         }
         Kind::ClusterDeleted(deleted) => {
             let (scope, name) = cluster_of(&deleted.cluster_arn)?;
@@ -184,14 +230,19 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             if !was_registered {
                 let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
                 if let Some(c) = cluster.cluster.as_mut() {
-                    c.registered_container_instances_count = Some(c.registered_container_instances_count.unwrap_or(0) + 1);
+                    c.registered_container_instances_count =
+                        Some(c.registered_container_instances_count.unwrap_or(0) + 1);
                 }
                 state.put_cluster(&scope, &cluster_name, cluster);
             }
             let unstopped_tasks = previous.map(|p| p.unstopped_tasks).unwrap_or(0);
             state.put_container_instance(
                 &id,
-                ContainerInstanceRecord { container_instance: Some(ci.clone()), cluster_name, unstopped_tasks },
+                ContainerInstanceRecord {
+                    container_instance: Some(ci.clone()),
+                    cluster_name,
+                    unstopped_tasks,
+                },
             );
         }
         Kind::ContainerInstanceDeregistered(deregistered) => {
@@ -236,7 +287,11 @@ pub fn apply_task_change(task: &mut Task, change: &TaskChanged) {
     set(&mut task.connectivity_at, &change.connectivity_at);
     set(&mut task.health_status, &change.health_status);
     for c in &change.containers {
-        if let Some(container) = task.containers.iter_mut().find(|k| k.name.as_deref() == Some(c.name.as_str())) {
+        if let Some(container) = task
+            .containers
+            .iter_mut()
+            .find(|k| k.name.as_deref() == Some(c.name.as_str()))
+        {
             set(&mut container.last_status, &c.last_status);
             set(&mut container.exit_code, &c.exit_code);
             set(&mut container.reason, &c.reason);
@@ -331,7 +386,10 @@ fn cluster_of(arn: &str) -> Result<(Scope, String)> {
 fn task_definition_of(arn: &str) -> Result<(Scope, String, u32)> {
     let damaged = || fault(format!("damaged task-definition ARN {arn}"));
     let (scope, resource) = split_stored_arn(arn).ok_or_else(damaged)?;
-    let (family, revision) = resource.strip_prefix("task-definition/").and_then(|r| r.split_once(':')).ok_or_else(damaged)?;
+    let (family, revision) = resource
+        .strip_prefix("task-definition/")
+        .and_then(|r| r.split_once(':'))
+        .ok_or_else(damaged)?;
     Ok((scope, family.to_string(), revision.parse().map_err(|_| damaged())?))
 }
 
@@ -366,7 +424,10 @@ fn bump_statistic(cluster: &mut Cluster, name: &str, delta: i32) {
     let entry = match cluster.statistics.iter_mut().find(|s| s.name.as_deref() == Some(name)) {
         Some(entry) => entry,
         None => {
-            cluster.statistics.push(KeyValuePair { name: Some(name.to_string()), value: Some("0".to_string()) });
+            cluster.statistics.push(KeyValuePair {
+                name: Some(name.to_string()),
+                value: Some("0".to_string()),
+            });
             cluster.statistics.last_mut().expect("just pushed")
         }
     };

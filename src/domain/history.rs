@@ -10,13 +10,13 @@ use crate::proto::v1::Task;
 
 /// The task after each of its events, in order: `(record, task after it)`. Events about other
 /// resources are skipped; a change before the task's creation is reported as an error.
-pub fn replay_task<'a>(
-    records: impl IntoIterator<Item = &'a LogRecord>,
-) -> Result<Vec<(&'a LogRecord, Task)>, String> {
+pub fn replay_task<'a>(records: impl IntoIterator<Item = &'a LogRecord>) -> Result<Vec<(&'a LogRecord, Task)>, String> {
     let mut task: Option<Task> = None;
     let mut out = Vec::new();
     for record in records {
-        let Some(kind) = record.event.as_ref().and_then(|e| e.kind.as_ref()) else { continue };
+        let Some(kind) = record.event.as_ref().and_then(|e| e.kind.as_ref()) else {
+            continue;
+        };
         match kind {
             Kind::TaskCreated(created) => {
                 task = created.task.clone();
@@ -49,5 +49,7 @@ pub fn replay_task<'a>(
 
 /// The task as it stood after every event up to and including `seq`.
 pub fn task_as_of<'a>(records: impl IntoIterator<Item = &'a LogRecord>, seq: u64) -> Result<Option<Task>, String> {
-    Ok(replay_task(records.into_iter().filter(|r| r.seq <= seq))?.pop().map(|(_, task)| task))
+    Ok(replay_task(records.into_iter().filter(|r| r.seq <= seq))?
+        .pop()
+        .map(|(_, task)| task))
 }

@@ -20,10 +20,7 @@ impl Scope {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(DomainError::invalid_parameter(
                 "account",
-                format!(
-                    "Account id '{}' is invalid: it must be 12 digits.",
-                    printable(account)
-                ),
+                format!("Account id '{}' is invalid: it must be 12 digits.", printable(account)),
             ));
         }
         Ok(Scope {
@@ -107,11 +104,7 @@ pub fn validate_region(region: &str) -> DomainResult<()> {
 
 /// Shows untrusted input in a message: control characters escaped, at most 80 characters.
 pub fn printable(input: &str) -> String {
-    let mut out: String = input
-        .chars()
-        .take(80)
-        .flat_map(char::escape_debug)
-        .collect();
+    let mut out: String = input.chars().take(80).flat_map(char::escape_debug).collect();
     if input.chars().count() > 80 {
         out.push('…');
     }
@@ -159,10 +152,7 @@ pub fn validate_name(field: &str, what: &str, name: &str) -> DomainResult<()> {
 /// Whether `id` is a task or container-instance id: 32 lowercase hex characters (current format)
 /// or a 36-character hyphenated UUID (the old format, accepted for lookups).
 pub fn is_resource_id(id: &str) -> bool {
-    let hex = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if id.len() == 32 {
         return hex(id);
     }
@@ -251,27 +241,11 @@ pub fn parse_task_ref(scope: &Scope, field: &str, input: &str) -> DomainResult<R
 }
 
 /// Parses a container-instance identifier: a bare id or a short/long container-instance ARN.
-pub fn parse_container_instance_ref(
-    scope: &Scope,
-    field: &str,
-    input: &str,
-) -> DomainResult<ResourceRef> {
-    parse_resource_ref(
-        scope,
-        field,
-        input,
-        "container-instance",
-        "Container instance",
-    )
+pub fn parse_container_instance_ref(scope: &Scope, field: &str, input: &str) -> DomainResult<ResourceRef> {
+    parse_resource_ref(scope, field, input, "container-instance", "Container instance")
 }
 
-fn parse_resource_ref(
-    scope: &Scope,
-    field: &str,
-    input: &str,
-    kind: &str,
-    what: &str,
-) -> DomainResult<ResourceRef> {
+fn parse_resource_ref(scope: &Scope, field: &str, input: &str, kind: &str, what: &str) -> DomainResult<ResourceRef> {
     let invalid = || {
         DomainError::invalid_parameter(
             field,
@@ -330,11 +304,7 @@ impl TaskDefinitionRef {
 }
 
 /// Parses `family`, `family:revision` or a task-definition ARN.
-pub fn parse_task_definition_ref(
-    scope: &Scope,
-    field: &str,
-    input: &str,
-) -> DomainResult<TaskDefinitionRef> {
+pub fn parse_task_definition_ref(scope: &Scope, field: &str, input: &str) -> DomainResult<TaskDefinitionRef> {
     let body = if input.starts_with("arn:") {
         let parts = split_arn(scope, field, input)?;
         let body = parts.resource.strip_prefix("task-definition/").ok_or_else(|| {
@@ -349,10 +319,7 @@ pub fn parse_task_definition_ref(
         if !body.contains(':') {
             return Err(DomainError::client_at(
                 field,
-                format!(
-                    "Task-definition ARN '{}' must end with :<revision>.",
-                    printable(input)
-                ),
+                format!("Task-definition ARN '{}' must end with :<revision>.", printable(input)),
             ));
         }
         body
@@ -413,12 +380,10 @@ pub fn parse_resource_arn(scope: &Scope, field: &str, arn: &str) -> DomainResult
         ));
     }
     let parts = split_arn(scope, field, arn)?;
-    let (kind, rest) = parts.resource.split_once('/').ok_or_else(|| {
-        DomainError::invalid_parameter(
-            field,
-            format!("ARN '{}' names no resource.", printable(arn)),
-        )
-    })?;
+    let (kind, rest) = parts
+        .resource
+        .split_once('/')
+        .ok_or_else(|| DomainError::invalid_parameter(field, format!("ARN '{}' names no resource.", printable(arn))))?;
     match kind {
         "cluster" => {
             validate_name(field, "Cluster name", rest)?;
@@ -449,9 +414,7 @@ pub fn parse_resource_arn(scope: &Scope, field: &str, arn: &str) -> DomainResult
             })
         }
         "task-definition" => match parse_task_definition_ref(scope, field, arn)? {
-            TaskDefinitionRef::Revision(family, revision) => {
-                Ok(ResourceArn::TaskDefinition { family, revision })
-            }
+            TaskDefinitionRef::Revision(family, revision) => Ok(ResourceArn::TaskDefinition { family, revision }),
             TaskDefinitionRef::Family(_) => unreachable!("an ARN always carries a revision"),
         },
         other => Err(DomainError::invalid_parameter(
@@ -544,10 +507,7 @@ mod tests {
     #[test]
     fn arns_use_the_long_format_with_scope() {
         let s = scope();
-        assert_eq!(
-            s.cluster_arn("prod"),
-            "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
-        );
+        assert_eq!(s.cluster_arn("prod"), "arn:aws:ecs:us-east-1:123456789012:cluster/prod");
         assert_eq!(
             s.task_arn("prod", "0123456789abcdef0123456789abcdef"),
             "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
@@ -556,12 +516,7 @@ mod tests {
             s.task_definition_arn("web", 3),
             "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"
         );
-        assert_eq!(
-            Scope::new("cn-north-1", "123456789012")
-                .unwrap()
-                .partition(),
-            "aws-cn"
-        );
+        assert_eq!(Scope::new("cn-north-1", "123456789012").unwrap().partition(), "aws-cn");
     }
 
     #[test]
@@ -600,10 +555,7 @@ mod tests {
         );
         let long = s.task_arn("prod", id);
         assert_eq!(
-            parse_task_ref(&s, "task", &long)
-                .unwrap()
-                .cluster
-                .as_deref(),
+            parse_task_ref(&s, "task", &long).unwrap().cluster.as_deref(),
             Some("prod")
         );
         let short = format!("arn:aws:ecs:us-east-1:123456789012:task/{id}");

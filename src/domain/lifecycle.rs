@@ -44,16 +44,19 @@ impl TaskStatus {
 
     /// Parses a status reported by an agent or a caller.
     pub fn parse(field: &str, value: &str) -> DomainResult<TaskStatus> {
-        TaskStatus::ALL.into_iter().find(|s| s.as_str() == value).ok_or_else(|| {
-            DomainError::invalid_parameter(
-                field,
-                format!(
-                    "Status '{}' is not a task status; use one of PROVISIONING, PENDING, ACTIVATING, \
+        TaskStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| {
+                DomainError::invalid_parameter(
+                    field,
+                    format!(
+                        "Status '{}' is not a task status; use one of PROVISIONING, PENDING, ACTIVATING, \
                      RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED.",
-                    printable(value)
-                ),
-            )
-        })
+                        printable(value)
+                    ),
+                )
+            })
     }
 
     /// Reads a stored `lastStatus`; unknown text reads as PENDING so a damaged view cannot panic.
@@ -146,10 +149,7 @@ mod tests {
         for pair in TaskStatus::ALL.windows(2) {
             assert!(pair[0] < pair[1]);
         }
-        assert_eq!(
-            TaskStatus::parse("status", "RUNNING").unwrap(),
-            TaskStatus::Running
-        );
+        assert_eq!(TaskStatus::parse("status", "RUNNING").unwrap(), TaskStatus::Running);
         assert!(TaskStatus::parse("status", "running").is_err());
     }
 }

@@ -49,7 +49,11 @@ pub fn describe_tasks(
     Ok(response)
 }
 
-pub fn list_tasks(state: &impl StateIndex, scope: &Scope, request: &ListTasksRequest) -> DomainResult<ListTasksResponse> {
+pub fn list_tasks(
+    state: &impl StateIndex,
+    scope: &Scope,
+    request: &ListTasksRequest,
+) -> DomainResult<ListTasksResponse> {
     let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let limit = max_results(request.max_results)?;
     if request.service_name.is_some() {
@@ -86,7 +90,10 @@ pub fn list_tasks(state: &impl StateIndex, scope: &Scope, request: &ListTasksReq
         Some(Ok(crate::proto::v1::DesiredStatus::Stopped)) => Some(super::lifecycle::DesiredStatus::Stopped),
         Some(Ok(crate::proto::v1::DesiredStatus::Pending)) => None,
         Some(_) => {
-            return Err(DomainError::invalid_parameter("desiredStatus", "desiredStatus must be RUNNING, PENDING or STOPPED."))
+            return Err(DomainError::invalid_parameter(
+                "desiredStatus",
+                "desiredStatus must be RUNNING, PENDING or STOPPED.",
+            ))
         }
     };
     let instance = match request.container_instance.as_deref() {
@@ -103,13 +110,21 @@ pub fn list_tasks(state: &impl StateIndex, scope: &Scope, request: &ListTasksReq
         (None, None, Some(started_by)) => TaskIndex::StartedBy(started_by.to_string()),
         (None, None, None) => TaskIndex::Cluster,
     };
-    let filter = format!("{cluster}|{:?}|{:?}|{:?}|{instance:?}|{launch_type:?}", request.desired_status, request.family, request.started_by);
+    let filter = format!(
+        "{cluster}|{:?}|{:?}|{:?}|{instance:?}|{launch_type:?}",
+        request.desired_status, request.family, request.started_by
+    );
     let cursor = decode_token(request.next_token.as_deref(), TokenKind::Tasks, &filter)?;
     let Some(desired) = desired else {
         // desiredStatus is never PENDING.
         return Ok(ListTasksResponse::default());
     };
-    let listing = TaskListing { scope: scope.clone(), cluster: cluster.clone(), desired, index };
+    let listing = TaskListing {
+        scope: scope.clone(),
+        cluster: cluster.clone(),
+        desired,
+        index,
+    };
     let mut after = cursor.map(|c| String::from_utf8_lossy(&c).into_owned());
     let mut arns = Vec::new();
     let mut scanned = 0;
@@ -122,7 +137,10 @@ pub fn list_tasks(state: &impl StateIndex, scope: &Scope, request: &ListTasksReq
             let keep = match state.task(&id)? {
                 Some(record) => {
                     let task = record.task.as_ref();
-                    request.family.as_deref().is_none_or(|f| task.and_then(task_family) == Some(f))
+                    request
+                        .family
+                        .as_deref()
+                        .is_none_or(|f| task.and_then(task_family) == Some(f))
                         && instance.as_deref().is_none_or(|i| task_instance_id(&record) == Some(i))
                         && launch_type.is_none_or(|l| task.and_then(|t| t.launch_type) == Some(l))
                 }
@@ -146,7 +164,10 @@ pub fn list_tasks(state: &impl StateIndex, scope: &Scope, request: &ListTasksReq
             }
         }
         if exhausted {
-            return Ok(ListTasksResponse { task_arns: arns, next_token: None });
+            return Ok(ListTasksResponse {
+                task_arns: arns,
+                next_token: None,
+            });
         }
     }
 }
@@ -210,7 +231,11 @@ pub fn list_task_definitions(
     let more = page.len() > limit;
     let page: Vec<(String, u32)> = page.into_iter().take(limit).collect();
     let next_token = match (more, page.last()) {
-        (true, Some((f, r))) => Some(encode_token(TokenKind::TaskDefinitions, &filter, format!("{f}:{r}").as_bytes())),
+        (true, Some((f, r))) => Some(encode_token(
+            TokenKind::TaskDefinitions,
+            &filter,
+            format!("{f}:{r}").as_bytes(),
+        )),
         _ => None,
     };
     Ok(ListTaskDefinitionsResponse {
@@ -236,7 +261,12 @@ pub fn list_task_definition_families(
         None | Some(Ok(TaskDefinitionFamilyStatus::All)) => None,
         Some(Ok(TaskDefinitionFamilyStatus::Active)) => Some(true),
         Some(Ok(TaskDefinitionFamilyStatus::Inactive)) => Some(false),
-        Some(_) => return Err(DomainError::invalid_parameter("status", "status must be ACTIVE, INACTIVE or ALL.")),
+        Some(_) => {
+            return Err(DomainError::invalid_parameter(
+                "status",
+                "status must be ACTIVE, INACTIVE or ALL.",
+            ))
+        }
     };
     let prefix = request.family_prefix.as_deref().unwrap_or("");
     super::ids::check_printable("familyPrefix", prefix, 255)?;
@@ -270,7 +300,10 @@ pub fn list_task_definition_families(
             }
         }
         if exhausted {
-            return Ok(ListTaskDefinitionFamiliesResponse { families, next_token: None });
+            return Ok(ListTaskDefinitionFamiliesResponse {
+                families,
+                next_token: None,
+            });
         }
     }
 }
@@ -283,11 +316,18 @@ pub fn describe_clusters(
     if request.clusters.len() > DESCRIBE_IDS_MAX {
         return Err(DomainError::invalid_parameter(
             "clusters",
-            format!("At most {DESCRIBE_IDS_MAX} clusters can be described at once; got {}.", request.clusters.len()),
+            format!(
+                "At most {DESCRIBE_IDS_MAX} clusters can be described at once; got {}.",
+                request.clusters.len()
+            ),
         ));
     }
     let defaults = ["default".to_string()];
-    let names: &[String] = if request.clusters.is_empty() { &defaults } else { &request.clusters };
+    let names: &[String] = if request.clusters.is_empty() {
+        &defaults
+    } else {
+        &request.clusters
+    };
     let include = |field: ClusterField| includes(&request.include, field as i32);
     let mut response = DescribeClustersResponse::default();
     let mut seen = Vec::new();
@@ -353,7 +393,11 @@ fn complete_statistics(cluster: &mut Cluster) {
         .collect();
 }
 
-pub fn list_clusters(state: &impl StateIndex, scope: &Scope, request: &ListClustersRequest) -> DomainResult<ListClustersResponse> {
+pub fn list_clusters(
+    state: &impl StateIndex,
+    scope: &Scope,
+    request: &ListClustersRequest,
+) -> DomainResult<ListClustersResponse> {
     let limit = max_results(request.max_results)?;
     let cursor = decode_token(request.next_token.as_deref(), TokenKind::Clusters, "")?;
     let mut after = cursor.map(|c| String::from_utf8_lossy(&c).into_owned());
@@ -363,14 +407,19 @@ pub fn list_clusters(state: &impl StateIndex, scope: &Scope, request: &ListClust
         let exhausted = names.len() < 256;
         for name in names {
             after = Some(name.clone());
-            let active = state.cluster(scope, &name)?.is_some_and(|r| super::state::cluster_is_active(&r));
+            let active = state
+                .cluster(scope, &name)?
+                .is_some_and(|r| super::state::cluster_is_active(&r));
             if active {
                 arns.push(scope.cluster_arn(&name));
                 if arns.len() == limit {
-                    let more = state
-                        .cluster_names(scope, Some(&name), 10_000)?
-                        .iter()
-                        .any(|n| state.cluster(scope, n).ok().flatten().is_some_and(|r| super::state::cluster_is_active(&r)));
+                    let more = state.cluster_names(scope, Some(&name), 10_000)?.iter().any(|n| {
+                        state
+                            .cluster(scope, n)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|r| super::state::cluster_is_active(&r))
+                    });
                     return Ok(ListClustersResponse {
                         cluster_arns: arns,
                         next_token: more.then(|| encode_token(TokenKind::Clusters, "", name.as_bytes())),
@@ -379,7 +428,10 @@ pub fn list_clusters(state: &impl StateIndex, scope: &Scope, request: &ListClust
             }
         }
         if exhausted {
-            return Ok(ListClustersResponse { cluster_arns: arns, next_token: None });
+            return Ok(ListClustersResponse {
+                cluster_arns: arns,
+                next_token: None,
+            });
         }
     }
 }
@@ -390,7 +442,11 @@ pub fn describe_container_instances(
     request: &DescribeContainerInstancesRequest,
 ) -> DomainResult<DescribeContainerInstancesResponse> {
     let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
-    check_ids("containerInstances", request.container_instances.len(), "containerInstances")?;
+    check_ids(
+        "containerInstances",
+        request.container_instances.len(),
+        "containerInstances",
+    )?;
     let with_tags = includes(&request.include, ContainerInstanceField::Tags as i32);
     let with_health = includes(&request.include, ContainerInstanceField::ContainerInstanceHealth as i32);
     let mut response = DescribeContainerInstancesResponse::default();
@@ -461,15 +517,22 @@ pub fn list_container_instances(
     let after = cursor.map(|c| String::from_utf8_lossy(&c).into_owned());
     let mut arns = Vec::new();
     let ids = state.container_instance_ids(scope, &cluster)?;
-    let mut remaining = ids.iter().filter(|id| after.as_deref().is_none_or(|a| id.as_str() > a)).peekable();
+    let mut remaining = ids
+        .iter()
+        .filter(|id| after.as_deref().is_none_or(|a| id.as_str() > a))
+        .peekable();
     while let Some(id) = remaining.next() {
-        let Some(instance) = state.container_instance(id)?.and_then(|r| r.container_instance) else { continue };
+        let Some(instance) = state.container_instance(id)?.and_then(|r| r.container_instance) else {
+            continue;
+        };
         let instance_status = instance.status.as_deref().unwrap_or("ACTIVE");
         let status_ok = match status {
             None => instance_status != "INACTIVE",
             Some(s) => instance_status == s.as_str_name().trim_start_matches("CONTAINER_INSTANCE_STATUS_"),
         };
-        let filter_ok = constraint.as_ref().is_none_or(|c| super::decide::instance_satisfies(&instance, c));
+        let filter_ok = constraint
+            .as_ref()
+            .is_none_or(|c| super::decide::instance_satisfies(&instance, c));
         if status_ok && filter_ok {
             arns.push(scope.container_instance_arn(&cluster, id));
             if arns.len() == limit {
@@ -481,7 +544,10 @@ pub fn list_container_instances(
             }
         }
     }
-    Ok(ListContainerInstancesResponse { container_instance_arns: arns, next_token: None })
+    Ok(ListContainerInstancesResponse {
+        container_instance_arns: arns,
+        next_token: None,
+    })
 }
 
 pub fn list_tags_for_resource(
@@ -499,7 +565,10 @@ fn includes(include: &[i32], field: i32) -> bool {
 
 fn check_ids(field: &str, count: usize, what: &str) -> DomainResult<()> {
     if count == 0 {
-        return Err(DomainError::invalid_parameter(field, format!("{what} cannot be empty.")));
+        return Err(DomainError::invalid_parameter(
+            field,
+            format!("{what} cannot be empty."),
+        ));
     }
     if count > DESCRIBE_IDS_MAX {
         return Err(DomainError::invalid_parameter(
@@ -511,7 +580,11 @@ fn check_ids(field: &str, count: usize, what: &str) -> DomainResult<()> {
 }
 
 fn missing_failure(arn: String) -> Failure {
-    Failure { arn: Some(arn), reason: Some("MISSING".to_string()), detail: None }
+    Failure {
+        arn: Some(arn),
+        reason: Some("MISSING".to_string()),
+        detail: None,
+    }
 }
 
 /// `maxResults`: 1–100, 100 when absent.
@@ -538,7 +611,9 @@ enum TokenKind {
 
 /// FNV-1a, to tie a token to the filters of the listing that issued it.
 fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn encode_token(kind: TokenKind, filter: &str, cursor: &[u8]) -> String {
@@ -560,8 +635,10 @@ fn decode_token(token: Option<&str>, kind: TokenKind, filter: &str) -> DomainRes
     if token.len() % 2 != 0 || token.len() > 2048 || token.len() < 18 {
         return Err(bad_token());
     }
-    let bytes: Option<Vec<u8>> =
-        (0..token.len()).step_by(2).map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
     let bytes = bytes.ok_or_else(bad_token)?;
     if bytes[0] != kind as u8 || bytes[1..9] != fnv(filter).to_be_bytes() {
         return Err(bad_token());

@@ -16,7 +16,13 @@ pub fn default_total_resources() -> Vec<Resource> {
     vec![
         integer(CPU, 4096),
         integer(MEMORY, 7482),
-        string_set(PORTS, ["22", "2375", "2376", "51678", "51679"].iter().map(|p| p.to_string()).collect()),
+        string_set(
+            PORTS,
+            ["22", "2375", "2376", "51678", "51679"]
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        ),
         string_set(PORTS_UDP, Vec::new()),
     ]
 }
@@ -105,8 +111,16 @@ pub fn apply_reservation(instance: &mut ContainerInstance, reservation: &Reserva
         }
     }
     for (name, wanted) in [(PORTS, &reservation.tcp_ports), (PORTS_UDP, &reservation.udp_ports)] {
-        if take && !wanted.is_empty() && !instance.remaining_resources.iter().any(|r| r.name.as_deref() == Some(name)) {
-            instance.remaining_resources.push(string_set(name, wanted.iter().map(i32::to_string).collect()));
+        if take
+            && !wanted.is_empty()
+            && !instance
+                .remaining_resources
+                .iter()
+                .any(|r| r.name.as_deref() == Some(name))
+        {
+            instance
+                .remaining_resources
+                .push(string_set(name, wanted.iter().map(i32::to_string).collect()));
         }
     }
 }
@@ -142,14 +156,23 @@ mod tests {
     use super::*;
 
     fn instance() -> ContainerInstance {
-        ContainerInstance { remaining_resources: default_total_resources(), ..Default::default() }
+        ContainerInstance {
+            remaining_resources: default_total_resources(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn reservation_is_taken_and_given_back_exactly() {
         let mut ci = instance();
         let before = ci.clone();
-        let r = Reservation { cpu: 1024, memory: 512, tcp_ports: vec![80], udp_ports: vec![53], ..Default::default() };
+        let r = Reservation {
+            cpu: 1024,
+            memory: 512,
+            tcp_ports: vec![80],
+            udp_ports: vec![53],
+            ..Default::default()
+        };
         apply_reservation(&mut ci, &r, true);
         assert_eq!(amount(&ci.remaining_resources, CPU), 3072);
         assert!(ports(&ci.remaining_resources, PORTS).contains(&80));
@@ -161,9 +184,46 @@ mod tests {
     #[test]
     fn shortfall_names_the_first_missing_resource() {
         let ci = instance();
-        assert_eq!(shortfall(&ci, &Needs { cpu: 5000, ..Default::default() }), Some("RESOURCE:CPU"));
-        assert_eq!(shortfall(&ci, &Needs { memory: 8000, ..Default::default() }), Some("RESOURCE:MEMORY"));
-        assert_eq!(shortfall(&ci, &Needs { tcp_ports: vec![22], ..Default::default() }), Some("RESOURCE:PORTS"));
-        assert_eq!(shortfall(&ci, &Needs { cpu: 10, memory: 10, ..Default::default() }), None);
+        assert_eq!(
+            shortfall(
+                &ci,
+                &Needs {
+                    cpu: 5000,
+                    ..Default::default()
+                }
+            ),
+            Some("RESOURCE:CPU")
+        );
+        assert_eq!(
+            shortfall(
+                &ci,
+                &Needs {
+                    memory: 8000,
+                    ..Default::default()
+                }
+            ),
+            Some("RESOURCE:MEMORY")
+        );
+        assert_eq!(
+            shortfall(
+                &ci,
+                &Needs {
+                    tcp_ports: vec![22],
+                    ..Default::default()
+                }
+            ),
+            Some("RESOURCE:PORTS")
+        );
+        assert_eq!(
+            shortfall(
+                &ci,
+                &Needs {
+                    cpu: 10,
+                    memory: 10,
+                    ..Default::default()
+                }
+            ),
+            None
+        );
     }
 }

@@ -76,7 +76,10 @@ impl StateView for MemoryState {
         family: &str,
         revision: u32,
     ) -> DomainResult<Option<TaskDefinitionRecord>> {
-        Ok(self.task_definitions.get(&(scope.clone(), family.to_string(), revision)).cloned())
+        Ok(self
+            .task_definitions
+            .get(&(scope.clone(), family.to_string(), revision))
+            .cloned())
     }
 
     fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
@@ -102,7 +105,9 @@ impl StateView for MemoryState {
             .container_instances
             .iter()
             .filter(|(_, r)| {
-                r.container_instance.as_ref().and_then(|ci| ci.container_instance_arn.as_deref())
+                r.container_instance
+                    .as_ref()
+                    .and_then(|ci| ci.container_instance_arn.as_deref())
                     .is_some_and(|arn| arn.starts_with(&arn_prefix))
             })
             .map(|(id, _)| id.clone())
@@ -119,7 +124,10 @@ impl StateView for MemoryState {
     }
 
     fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
-        Ok(self.client_tokens.get(&(cluster_arn.to_string(), token.to_string())).cloned())
+        Ok(self
+            .client_tokens
+            .get(&(cluster_arn.to_string(), token.to_string()))
+            .cloned())
     }
 }
 
@@ -133,7 +141,8 @@ impl StateMut for MemoryState {
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {
-        self.task_definitions.insert((scope.clone(), family.to_string(), revision), record);
+        self.task_definitions
+            .insert((scope.clone(), family.to_string(), revision), record);
     }
 
     fn put_family(&mut self, scope: &Scope, family: &str, record: FamilyRecord) {
@@ -145,7 +154,8 @@ impl StateMut for MemoryState {
     }
 
     fn put_client_token(&mut self, cluster_arn: &str, token: &str, record: ClientTokenRecord) {
-        self.client_tokens.insert((cluster_arn.to_string(), token.to_string()), record);
+        self.client_tokens
+            .insert((cluster_arn.to_string(), token.to_string()), record);
     }
 }
 
@@ -156,7 +166,8 @@ pub fn cluster_is_active(record: &ClusterRecord) -> bool {
 
 /// Whether a task-definition revision is ACTIVE.
 pub fn task_definition_is_active(record: &TaskDefinitionRecord) -> bool {
-    record.task_definition.as_ref().and_then(|t| t.status) == Some(crate::proto::v1::TaskDefinitionStatus::Active as i32)
+    record.task_definition.as_ref().and_then(|t| t.status)
+        == Some(crate::proto::v1::TaskDefinitionStatus::Active as i32)
 }
 
 /// Whether a task has reached STOPPED.
@@ -212,7 +223,8 @@ pub trait StateIndex: StateView {
         limit: usize,
     ) -> DomainResult<Vec<(String, u32)>>;
     /// Family names of the scope starting with `prefix`, in name order.
-    fn family_names(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>>;
+    fn family_names(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: usize)
+        -> DomainResult<Vec<String>>;
 }
 
 /// Whether a task belongs to a listing (the same rule the store's indexes follow).
@@ -297,7 +309,13 @@ impl StateIndex for MemoryState {
         Ok(page(all.into_iter().filter(beyond), limit))
     }
 
-    fn family_names(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+    fn family_names(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> DomainResult<Vec<String>> {
         Ok(page(
             self.families
                 .keys()

@@ -58,9 +58,10 @@ pub fn validate_tags(field: &str, tags: &[Tag]) -> DomainResult<()> {
     }
     for (i, tag) in tags.iter().enumerate() {
         let at = format!("{field}[{i}]");
-        let key = tag.key.as_deref().ok_or_else(|| {
-            DomainError::invalid_parameter(format!("{at}.key"), "Every tag needs a key.")
-        })?;
+        let key = tag
+            .key
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid_parameter(format!("{at}.key"), "Every tag needs a key."))?;
         validate_key(&format!("{at}.key"), key)?;
         let value = tag.value.as_deref().unwrap_or("");
         let chars = value.chars().count();
@@ -85,10 +86,7 @@ pub fn validate_tags(field: &str, tags: &[Tag]) -> DomainResult<()> {
         if reserved(value) {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.value"),
-                format!(
-                    "The value of tag '{}' uses the reserved prefix 'aws:'.",
-                    printable(key)
-                ),
+                format!("The value of tag '{}' uses the reserved prefix 'aws:'.", printable(key)),
             ));
         }
         if tags[..i].iter().any(|t| t.key.as_deref() == Some(key)) {
@@ -165,9 +163,6 @@ mod tests {
         let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
         let err = merge("tags", &many, &[tag("one-more", "v")]).unwrap_err();
         assert_eq!(err.exception, EcsException::LimitExceededException);
-        assert_eq!(
-            remove(&merged, &["a".into(), "zzz".into()]),
-            vec![tag("b", "2")]
-        );
+        assert_eq!(remove(&merged, &["a".into(), "zzz".into()]), vec![tag("b", "2")]);
     }
 }

@@ -11,11 +11,10 @@ use super::ids::{printable, validate_name};
 use super::limits::{CONTAINERS_PER_TASK_DEFINITION_MAX, PLACEMENT_CONSTRAINTS_MAX};
 use super::tags::validate_tags;
 use crate::proto::v1::{
-    ApplicationProtocol, Attribute, Compatibility, ContainerCondition, ContainerDefinition,
-    ContainerOverride, CpuArchitecture, EnvironmentFile, EnvironmentFileType, HealthCheck, IpcMode,
-    LaunchType, LogDriver, NetworkMode, OsFamily, PidMode, PortMapping, ProxyConfigurationType,
-    RegisterTaskDefinitionRequest, Tag, TaskDefinition, TaskDefinitionPlacementConstraintType,
-    TaskOverride, TransportProtocol, VersionConsistency,
+    ApplicationProtocol, Attribute, Compatibility, ContainerCondition, ContainerDefinition, ContainerOverride,
+    CpuArchitecture, EnvironmentFile, EnvironmentFileType, HealthCheck, IpcMode, LaunchType, LogDriver, NetworkMode,
+    OsFamily, PidMode, PortMapping, ProxyConfigurationType, RegisterTaskDefinitionRequest, Tag, TaskDefinition,
+    TaskDefinitionPlacementConstraintType, TaskOverride, TransportProtocol, VersionConsistency,
 };
 
 /// Task cpu range on EC2 and EXTERNAL (0.125 to 192 vCPU).
@@ -84,9 +83,7 @@ pub struct TaskResources {
 /// `revision`, `status`, `registeredAt`, `registeredBy`), together with the request's tags, which
 /// are kept beside the definition. The first violation is returned, in this order: family,
 /// container count, each container in order, task-level rules, launch-type rules, tags.
-pub fn validate_registration(
-    req: &RegisterTaskDefinitionRequest,
-) -> DomainResult<(TaskDefinition, Vec<Tag>)> {
+pub fn validate_registration(req: &RegisterTaskDefinitionRequest) -> DomainResult<(TaskDefinition, Vec<Tag>)> {
     // Destructured without `..` so that a new request member cannot be dropped unnoticed.
     let RegisterTaskDefinitionRequest {
         family,
@@ -119,9 +116,7 @@ pub fn validate_registration(
     }
     validate_name("family", "Family", family)?;
 
-    if container_definitions.is_empty()
-        || container_definitions.len() > CONTAINERS_PER_TASK_DEFINITION_MAX
-    {
+    if container_definitions.is_empty() || container_definitions.len() > CONTAINERS_PER_TASK_DEFINITION_MAX {
         return Err(DomainError::client_at(
             "containerDefinitions",
             format!(
@@ -410,11 +405,7 @@ pub fn resources(td: &TaskDefinition, overrides: Option<&TaskOverride>) -> TaskR
     let mut udp_ports = Vec::new();
     let mode = task_network_mode(td);
     if matches!(mode, NetworkMode::Bridge | NetworkMode::Host) {
-        for mapping in td
-            .container_definitions
-            .iter()
-            .flat_map(|c| &c.port_mappings)
-        {
+        for mapping in td.container_definitions.iter().flat_map(|c| &c.port_mappings) {
             let host_port = match mapping.host_port.filter(|p| *p != 0) {
                 Some(port) => Some(port),
                 None if mode == NetworkMode::Host => mapping.container_port,
@@ -456,11 +447,7 @@ pub fn validate_overrides(td: &TaskDefinition, overrides: &TaskOverride) -> Doma
                 "Every container override needs the name of the container it overrides.",
             ));
         }
-        if !td
-            .container_definitions
-            .iter()
-            .any(|c| c.name.as_deref() == Some(name))
-        {
+        if !td.container_definitions.iter().any(|c| c.name.as_deref() == Some(name)) {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.name"),
                 format!(
@@ -483,12 +470,10 @@ pub fn validate_overrides(td: &TaskDefinition, overrides: &TaskOverride) -> Doma
                 ),
             ));
         }
-        check_environment_files(&format!("{at}.environmentFiles"), &o.environment_files).map_err(
-            |e| DomainError {
-                exception: EcsException::InvalidParameterException,
-                ..e
-            },
-        )?;
+        check_environment_files(&format!("{at}.environmentFiles"), &o.environment_files).map_err(|e| DomainError {
+            exception: EcsException::InvalidParameterException,
+            ..e
+        })?;
         for (member, value) in [
             ("cpu", o.cpu),
             ("memory", o.memory),
@@ -598,14 +583,13 @@ fn container(
             ));
         }
     }
-    for (member, value) in [
-        ("memory", c.memory),
-        ("memoryReservation", c.memory_reservation),
-    ] {
+    for (member, value) in [("memory", c.memory), ("memoryReservation", c.memory_reservation)] {
         if let Some(value) = value.filter(|v| *v <= 0) {
             return Err(DomainError::client_at(
                 format!("{at}.{member}"),
-                format!("Invalid setting for container '{name}': {member} must be a positive number of MiB; got {value}."),
+                format!(
+                    "Invalid setting for container '{name}': {member} must be a positive number of MiB; got {value}."
+                ),
             ));
         }
     }
@@ -635,11 +619,7 @@ fn container(
 
     for (k, mount) in c.mount_points.iter().enumerate() {
         let volume = mount.source_volume.as_deref().unwrap_or("");
-        if !req
-            .volumes
-            .iter()
-            .any(|v| v.name.as_deref() == Some(volume))
-        {
+        if !req.volumes.iter().any(|v| v.name.as_deref() == Some(volume)) {
             return Err(DomainError::client_at(
                 format!("{at}.mountPoints[{k}].sourceVolume"),
                 format!(
@@ -685,11 +665,7 @@ fn container(
                 ),
             ));
         }
-        if dependency
-            .condition
-            .and_then(known::<ContainerCondition>)
-            .is_none()
-        {
+        if dependency.condition.and_then(known::<ContainerCondition>).is_none() {
             return Err(DomainError::client_at(
                 format!("{at}.dependsOn[{k}].condition"),
                 format!(
@@ -773,12 +749,7 @@ fn check_image(at: &str, image: &str) -> DomainResult<()> {
 
 /// Checks one port mapping and returns it as ECS echoes it (protocol `tcp` when absent; in
 /// awsvpc and host mode a missing host port is the container port).
-fn port_mapping(
-    at: &str,
-    container: &str,
-    mapping: &PortMapping,
-    mode: NetworkMode,
-) -> DomainResult<PortMapping> {
+fn port_mapping(at: &str, container: &str, mapping: &PortMapping, mode: NetworkMode) -> DomainResult<PortMapping> {
     if mode == NetworkMode::None {
         return Err(DomainError::client_at(
             at,
@@ -794,10 +765,7 @@ fn port_mapping(
             format!("A port mapping of container '{container}' needs a containerPort (or a containerPortRange)."),
         ));
     }
-    if let Some(port) = mapping
-        .container_port
-        .filter(|p| !(1..=*PORTS.end()).contains(p))
-    {
+    if let Some(port) = mapping.container_port.filter(|p| !(1..=*PORTS.end()).contains(p)) {
         return Err(DomainError::client_at(
             format!("{at}.containerPort"),
             format!("containerPort must be 1 to 65535; container '{container}' has {port}."),
@@ -822,7 +790,10 @@ fn port_mapping(
     {
         return Err(DomainError::client_at(
             format!("{at}.name"),
-            format!("Port mapping names may be at most {PORT_MAPPING_NAME_MAX} characters; '{}' is longer.", printable(name)),
+            format!(
+                "Port mapping names may be at most {PORT_MAPPING_NAME_MAX} characters; '{}' is longer.",
+                printable(name)
+            ),
         ));
     }
     let host_port = mapping.host_port.filter(|p| *p != 0);
@@ -852,10 +823,7 @@ fn port_mapping(
 
 /// Checks a health check and fills in ECS's defaults (interval 30, timeout 5, retries 3).
 fn health_check(at: &str, hc: &HealthCheck) -> DomainResult<HealthCheck> {
-    let starts_right = matches!(
-        hc.command.first().map(String::as_str),
-        Some("CMD" | "CMD-SHELL")
-    );
+    let starts_right = matches!(hc.command.first().map(String::as_str), Some("CMD" | "CMD-SHELL"));
     if !starts_right || hc.command.len() < 2 {
         return Err(DomainError::client_at(
             format!("{at}.command"),
@@ -979,10 +947,7 @@ fn check_volumes(req: &RegisterTaskDefinitionRequest) -> DomainResult<()> {
             ));
         }
         validate_name(&at, "Volume name", name).map_err(as_client)?;
-        if let Some(j) = req.volumes[..i]
-            .iter()
-            .position(|v| v.name.as_deref() == Some(name))
-        {
+        if let Some(j) = req.volumes[..i].iter().position(|v| v.name.as_deref() == Some(name)) {
             return Err(DomainError::client_at(
                 at,
                 format!("Volume name '{name}' is already used by volumes[{j}]; volume names must be unique."),
@@ -1066,23 +1031,19 @@ fn ec2_problem(td: &TaskDefinition) -> Option<DomainError> {
     if task_memory(td).is_some() {
         return None;
     }
-    td.container_definitions
-        .iter()
-        .enumerate()
-        .find_map(|(i, c)| {
-            let has_memory =
-                c.memory.is_some_and(|m| m > 0) || c.memory_reservation.is_some_and(|m| m > 0);
-            (!has_memory).then(|| {
-                DomainError::client_at(
-                    format!("containerDefinitions[{i}].memory"),
-                    format!(
-                        "Invalid setting for container '{}'. At least one of 'memory' or \
+    td.container_definitions.iter().enumerate().find_map(|(i, c)| {
+        let has_memory = c.memory.is_some_and(|m| m > 0) || c.memory_reservation.is_some_and(|m| m > 0);
+        (!has_memory).then(|| {
+            DomainError::client_at(
+                format!("containerDefinitions[{i}].memory"),
+                format!(
+                    "Invalid setting for container '{}'. At least one of 'memory' or \
                      'memoryReservation' must be specified. Alternatively, set the task-level memory.",
-                        c.name.as_deref().unwrap_or("")
-                    ),
-                )
-            })
+                    c.name.as_deref().unwrap_or("")
+                ),
+            )
         })
+    })
 }
 
 /// EXTERNAL (ECS Anywhere) rules: the EC2 rules, and no awsvpc network mode, which ECS Anywhere
@@ -1113,10 +1074,7 @@ fn fargate_problem(td: &TaskDefinition) -> Option<DomainError> {
             ),
         );
     }
-    let cpus = FARGATE_SIZES
-        .iter()
-        .map(|(cpu, _)| cpu.to_string())
-        .collect::<Vec<_>>();
+    let cpus = FARGATE_SIZES.iter().map(|(cpu, _)| cpu.to_string()).collect::<Vec<_>>();
     let cpu_choices = one_of(&cpus);
     let Some(cpu) = task_cpu(td) else {
         return fail(
@@ -1137,9 +1095,9 @@ fn fargate_problem(td: &TaskDefinition) -> Option<DomainError> {
             format!("Fargate requires a task-level memory: with cpu {cpu}, {allowed} MiB."),
         );
     };
-    let fits = runs.iter().any(|(first, last, step)| {
-        (*first..=*last).contains(&memory) && (memory - first) % step == 0
-    });
+    let fits = runs
+        .iter()
+        .any(|(first, last, step)| (*first..=*last).contains(&memory) && (memory - first) % step == 0);
     if !fits {
         return fail(
             "memory".into(),
@@ -1175,8 +1133,7 @@ fn fargate_problem(td: &TaskDefinition) -> Option<DomainError> {
         if volume.docker_volume_configuration.is_some() {
             return fail(
                 format!("volumes[{i}].dockerVolumeConfiguration"),
-                "Fargate does not support Docker volumes; use a bind mount or an EFS volume."
-                    .into(),
+                "Fargate does not support Docker volumes; use a bind mount or an EFS volume.".into(),
             );
         }
     }
@@ -1207,11 +1164,7 @@ fn fargate_problem(td: &TaskDefinition) -> Option<DomainError> {
 /// rules.
 fn compatibilities(td: &TaskDefinition, requested: &[Compatibility]) -> Vec<i32> {
     let mut valid = Vec::new();
-    for compatibility in [
-        Compatibility::Ec2,
-        Compatibility::Fargate,
-        Compatibility::External,
-    ] {
+    for compatibility in [Compatibility::Ec2, Compatibility::Fargate, Compatibility::External] {
         if launch_type_problem(td, compatibility).is_none() {
             valid.push(compatibility as i32);
         }
@@ -1224,28 +1177,21 @@ fn compatibilities(td: &TaskDefinition, requested: &[Compatibility]) -> Vec<i32>
 
 /// The attributes an instance needs for `td`, sorted by name (see the `ATTRIBUTE_*` constants).
 fn requires_attributes(td: &TaskDefinition) -> Vec<Attribute> {
-    let awslogs = td.container_definitions.iter().any(|c| {
-        c.log_configuration.as_ref().and_then(|l| l.log_driver) == Some(LogDriver::Awslogs as i32)
-    });
+    let awslogs = td
+        .container_definitions
+        .iter()
+        .any(|c| c.log_configuration.as_ref().and_then(|l| l.log_driver) == Some(LogDriver::Awslogs as i32));
     let mut names = Vec::new();
     if task_network_mode(td) == NetworkMode::Awsvpc {
         names.push(ATTRIBUTE_TASK_ENI);
     }
     if awslogs {
         names.push(ATTRIBUTE_AWSLOGS);
-        if td
-            .execution_role_arn
-            .as_deref()
-            .is_some_and(|arn| !arn.is_empty())
-        {
+        if td.execution_role_arn.as_deref().is_some_and(|arn| !arn.is_empty()) {
             names.push(ATTRIBUTE_EXECUTION_ROLE_AWSLOGS);
         }
     }
-    if td
-        .container_definitions
-        .iter()
-        .any(|c| !c.depends_on.is_empty())
-    {
+    if td.container_definitions.iter().any(|c| !c.depends_on.is_empty()) {
         names.push(ATTRIBUTE_CONTAINER_ORDERING);
     }
     names.sort_unstable();
@@ -1370,9 +1316,7 @@ mod tests {
 
     /// Given a valid bridge-mode request for family `web` with one container `app`
     /// (256 MiB), changed by `edit`.
-    fn given(
-        edit: impl FnOnce(&mut RegisterTaskDefinitionRequest),
-    ) -> RegisterTaskDefinitionRequest {
+    fn given(edit: impl FnOnce(&mut RegisterTaskDefinitionRequest)) -> RegisterTaskDefinitionRequest {
         let mut req = RegisterTaskDefinitionRequest {
             family: Some("web".into()),
             container_definitions: vec![container("app")],
@@ -1396,10 +1340,7 @@ mod tests {
     fn registered(req: RegisterTaskDefinitionRequest) -> TaskDefinition {
         match validate_registration(&req) {
             Ok((td, _)) => td,
-            Err(e) => panic!(
-                "expected the request to be accepted, got {e} at {:?}",
-                e.field
-            ),
+            Err(e) => panic!("expected the request to be accepted, got {e} at {:?}", e.field),
         }
     }
 
@@ -1419,11 +1360,7 @@ mod tests {
         values.iter().map(|c| *c as i32).collect()
     }
 
-    fn mapping(
-        container_port: i32,
-        host_port: Option<i32>,
-        protocol: Option<TransportProtocol>,
-    ) -> PortMapping {
+    fn mapping(container_port: i32, host_port: Option<i32>, protocol: Option<TransportProtocol>) -> PortMapping {
         PortMapping {
             container_port: Some(container_port),
             host_port,
@@ -1463,16 +1400,12 @@ mod tests {
             &rejected(given(|r| r.container_definitions.clear())),
             "containerDefinitions",
         );
-        let eleven = (0..11)
-            .map(|i| container(&format!("c{i}")))
-            .collect::<Vec<_>>();
+        let eleven = (0..11).map(|i| container(&format!("c{i}"))).collect::<Vec<_>>();
         assert_client(
             &rejected(given(|r| r.container_definitions = eleven)),
             "containerDefinitions",
         );
-        let ten = (0..10)
-            .map(|i| container(&format!("c{i}")))
-            .collect::<Vec<_>>();
+        let ten = (0..10).map(|i| container(&format!("c{i}"))).collect::<Vec<_>>();
         registered(given(|r| r.container_definitions = ten));
     }
 
@@ -1486,8 +1419,7 @@ mod tests {
         }));
         assert_client(&err, "containerDefinitions[1].name");
         assert!(
-            err.message
-                .starts_with("Container.name should not be null or empty."),
+            err.message.starts_with("Container.name should not be null or empty."),
             "{}",
             err.message
         );
@@ -1496,9 +1428,7 @@ mod tests {
     #[test]
     fn invalid_or_duplicate_container_names_are_rejected() {
         assert_client(
-            &rejected(given(|r| {
-                r.container_definitions[0].name = Some("a b".into())
-            })),
+            &rejected(given(|r| r.container_definitions[0].name = Some("a b".into()))),
             "containerDefinitions[0].name",
         );
         let err = rejected(given(|r| r.container_definitions.push(container("app"))));
@@ -1516,8 +1446,7 @@ mod tests {
         }));
         assert_client(&err, "containerDefinitions[1].image");
         assert!(
-            err.message
-                .starts_with("Container.image should not be null or empty."),
+            err.message.starts_with("Container.image should not be null or empty."),
             "{}",
             err.message
         );
@@ -1535,9 +1464,7 @@ mod tests {
             &format!("repo/img@sha256:{}", "g".repeat(64)),
             "@sha256:x",
         ] {
-            let err = rejected(given(|r| {
-                r.container_definitions[0].image = Some(bad.to_string())
-            }));
+            let err = rejected(given(|r| r.container_definitions[0].image = Some(bad.to_string())));
             assert_client(&err, "containerDefinitions[0].image");
         }
     }
@@ -1568,9 +1495,7 @@ mod tests {
 
     #[test]
     fn at_least_one_container_must_be_essential() {
-        let err = rejected(given(|r| {
-            r.container_definitions[0].essential = Some(false)
-        }));
+        let err = rejected(given(|r| r.container_definitions[0].essential = Some(false)));
         assert_client(&err, "containerDefinitions");
         let td = registered(given(|r| {
             r.container_definitions[0].essential = Some(false);
@@ -1602,13 +1527,9 @@ mod tests {
 
     #[test]
     fn memory_must_not_be_below_memory_reservation() {
-        let err = rejected(given(|r| {
-            r.container_definitions[0].memory_reservation = Some(512)
-        }));
+        let err = rejected(given(|r| r.container_definitions[0].memory_reservation = Some(512)));
         assert_client(&err, "containerDefinitions[0].memoryReservation");
-        registered(given(|r| {
-            r.container_definitions[0].memory_reservation = Some(256)
-        }));
+        registered(given(|r| r.container_definitions[0].memory_reservation = Some(256)));
     }
 
     #[test]
@@ -1636,11 +1557,7 @@ mod tests {
             r.container_definitions[0].memory_reservation = Some(128);
         }));
         assert_client(&err, "containerDefinitions[0].memory");
-        assert!(
-            err.message.contains("greater than for the task"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("greater than for the task"), "{}", err.message);
     }
 
     #[test]
@@ -1652,11 +1569,7 @@ mod tests {
         assert_eq!(normalise_cpu(" .5 vCPU"), Some(512));
         assert_eq!(normalise_cpu("."), None);
         assert_eq!(normalise_memory("1024.0"), None);
-        assert_eq!(
-            normalise_cpu("0.1 vCPU"),
-            None,
-            "102.4 units is not a whole number"
-        );
+        assert_eq!(normalise_cpu("0.1 vCPU"), None, "102.4 units is not a whole number");
         assert_eq!(normalise_cpu("1.5"), None);
         assert_eq!(normalise_cpu("-1"), None);
         assert_eq!(normalise_cpu("0"), None);
@@ -1669,19 +1582,13 @@ mod tests {
         assert_eq!(normalise_memory("1 GiB"), None);
 
         let td = registered(given(fargate("0.25 vCPU", "0.5 GB")));
-        assert_eq!(
-            (td.cpu.as_deref(), td.memory.as_deref()),
-            (Some("256"), Some("512"))
-        );
+        assert_eq!((td.cpu.as_deref(), td.memory.as_deref()), (Some("256"), Some("512")));
     }
 
     #[test]
     fn unparseable_task_cpu_or_memory_is_rejected() {
         assert_client(&rejected(given(|r| r.cpu = Some("lots".into()))), "cpu");
-        assert_client(
-            &rejected(given(|r| r.memory = Some("1 TB".into()))),
-            "memory",
-        );
+        assert_client(&rejected(given(|r| r.memory = Some("1 TB".into()))), "memory");
     }
 
     #[test]
@@ -1689,9 +1596,7 @@ mod tests {
         assert_client(&rejected(given(|r| r.cpu = Some("64".into()))), "cpu");
         assert_client(&rejected(given(|r| r.cpu = Some("197000".into()))), "cpu");
         assert_eq!(
-            registered(given(|r| r.cpu = Some("128".into())))
-                .cpu
-                .as_deref(),
+            registered(given(|r| r.cpu = Some("128".into()))).cpu.as_deref(),
             Some("128")
         );
     }
@@ -1760,10 +1665,7 @@ mod tests {
             td.compatibilities,
             compat(&[Compatibility::Ec2, Compatibility::Fargate])
         );
-        assert_eq!(
-            td.requires_compatibilities,
-            compat(&[Compatibility::Fargate])
-        );
+        assert_eq!(td.requires_compatibilities, compat(&[Compatibility::Fargate]));
         assert!(supports_launch_type(&td, LaunchType::Fargate));
         assert!(supports_launch_type(&td, LaunchType::Ec2));
         assert!(!supports_launch_type(&td, LaunchType::External));
@@ -1832,9 +1734,7 @@ mod tests {
             r.container_definitions[0].stop_timeout = Some(121);
         }));
         assert_client(&err, "containerDefinitions[0].stopTimeout");
-        registered(given(|r| {
-            r.container_definitions[0].stop_timeout = Some(600)
-        }));
+        registered(given(|r| r.container_definitions[0].stop_timeout = Some(600)));
     }
 
     #[test]
@@ -1902,9 +1802,7 @@ mod tests {
             assert_client(&err, "containerDefinitions[0].portMappings[0].hostPort");
             let td = registered(given(|r| {
                 r.network_mode = Some(mode as i32);
-                r.container_definitions[0]
-                    .port_mappings
-                    .push(mapping(80, None, None));
+                r.container_definitions[0].port_mappings.push(mapping(80, None, None));
             }));
             let echoed = &td.container_definitions[0].port_mappings[0];
             assert_eq!(echoed.host_port, Some(80));
@@ -1916,9 +1814,7 @@ mod tests {
     fn none_network_mode_allows_no_port_mappings() {
         let err = rejected(given(|r| {
             r.network_mode = Some(NetworkMode::None as i32);
-            r.container_definitions[0]
-                .port_mappings
-                .push(mapping(80, None, None));
+            r.container_definitions[0].port_mappings.push(mapping(80, None, None));
         }));
         assert_client(&err, "containerDefinitions[0].portMappings[0]");
     }
@@ -1926,8 +1822,7 @@ mod tests {
     #[test]
     fn port_numbers_and_protocol_are_checked() {
         let field = "containerDefinitions[0].portMappings[0]";
-        let with =
-            |m: PortMapping| given(move |r| r.container_definitions[0].port_mappings.push(m));
+        let with = |m: PortMapping| given(move |r| r.container_definitions[0].port_mappings.push(m));
         assert_client(
             &rejected(with(mapping(0, None, None))),
             &format!("{field}.containerPort"),
@@ -1952,10 +1847,7 @@ mod tests {
             &format!("{field}.containerPort"),
         );
         let td = registered(with(mapping(53, Some(5353), Some(TransportProtocol::Udp))));
-        assert_eq!(
-            td.container_definitions[0].port_mappings[0].host_port,
-            Some(5353)
-        );
+        assert_eq!(td.container_definitions[0].port_mappings[0].host_port, Some(5353));
     }
 
     #[test]
@@ -1965,9 +1857,7 @@ mod tests {
             container_path: Some("/data".into()),
             read_only: None,
         };
-        let err = rejected(given(|r| {
-            r.container_definitions[0].mount_points.push(mount.clone())
-        }));
+        let err = rejected(given(|r| r.container_definitions[0].mount_points.push(mount.clone())));
         assert_client(&err, "containerDefinitions[0].mountPoints[0].sourceVolume");
         registered(given(|r| {
             r.container_definitions[0].mount_points.push(mount);
@@ -1990,9 +1880,7 @@ mod tests {
             "volumes[0].name",
         );
         assert_client(
-            &rejected(given(|r| {
-                r.volumes = vec![volume("a", None), volume("a", None)]
-            })),
+            &rejected(given(|r| r.volumes = vec![volume("a", None), volume("a", None)])),
             "volumes[1].name",
         );
         assert_client(
@@ -2013,9 +1901,7 @@ mod tests {
             read_only: None,
         };
         assert_client(
-            &rejected(given(|r| {
-                r.container_definitions[0].volumes_from.push(from("app"))
-            })),
+            &rejected(given(|r| r.container_definitions[0].volumes_from.push(from("app")))),
             "containerDefinitions[0].volumesFrom[0].sourceContainer",
         );
         let depends = |name: &str, condition: Option<ContainerCondition>| ContainerDependency {
@@ -2033,9 +1919,7 @@ mod tests {
         assert_client(
             &rejected(given(|r| {
                 r.container_definitions.push(container("init"));
-                r.container_definitions[0]
-                    .depends_on
-                    .push(depends("init", None));
+                r.container_definitions[0].depends_on.push(depends("init", None));
             })),
             "containerDefinitions[0].dependsOn[0].condition",
         );
@@ -2065,13 +1949,9 @@ mod tests {
         }));
         assert_client(&err, "containerDefinitions[0].healthCheck.command");
         let td = registered(given(|r| {
-            r.container_definitions[0].health_check =
-                Some(check(&["CMD-SHELL", "curl -f localhost || exit 1"]));
+            r.container_definitions[0].health_check = Some(check(&["CMD-SHELL", "curl -f localhost || exit 1"]));
         }));
-        let hc = td.container_definitions[0]
-            .health_check
-            .clone()
-            .unwrap_or_default();
+        let hc = td.container_definitions[0].health_check.clone().unwrap_or_default();
         assert_eq!(
             (hc.interval, hc.timeout, hc.retries, hc.start_period),
             (Some(30), Some(5), Some(3), None)
@@ -2106,13 +1986,8 @@ mod tests {
                 "startPeriod",
             ),
         ] {
-            let err = rejected(given(|r| {
-                r.container_definitions[0].health_check = Some(edit)
-            }));
-            assert_client(
-                &err,
-                &format!("containerDefinitions[0].healthCheck.{member}"),
-            );
+            let err = rejected(given(|r| r.container_definitions[0].health_check = Some(edit)));
+            assert_client(&err, &format!("containerDefinitions[0].healthCheck.{member}"));
         }
     }
 
@@ -2147,11 +2022,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec![
-                ATTRIBUTE_AWSLOGS,
-                ATTRIBUTE_EXECUTION_ROLE_AWSLOGS,
-                ATTRIBUTE_TASK_ENI
-            ]
+            vec![ATTRIBUTE_AWSLOGS, ATTRIBUTE_EXECUTION_ROLE_AWSLOGS, ATTRIBUTE_TASK_ENI]
         );
     }
 
@@ -2167,21 +2038,15 @@ mod tests {
         }));
         let err = rejected(given(|r| r.placement_constraints.push(constraint(""))));
         assert_eq!(err.exception, EcsException::InvalidParameterException);
-        assert_eq!(
-            err.field.as_deref(),
-            Some("placementConstraints[0].expression")
-        );
+        assert_eq!(err.field.as_deref(), Some("placementConstraints[0].expression"));
         let err = rejected(given(|r| {
-            r.placement_constraints
-                .push(TaskDefinitionPlacementConstraint {
-                    r#type: None,
-                    ..constraint("x")
-                })
+            r.placement_constraints.push(TaskDefinitionPlacementConstraint {
+                r#type: None,
+                ..constraint("x")
+            })
         }));
         assert_eq!(err.field.as_deref(), Some("placementConstraints[0].type"));
-        let err = rejected(given(|r| {
-            r.placement_constraints = vec![constraint("x"); 11]
-        }));
+        let err = rejected(given(|r| r.placement_constraints = vec![constraint("x"); 11]));
         assert_eq!(err.field.as_deref(), Some("placementConstraints"));
     }
 
@@ -2209,15 +2074,9 @@ mod tests {
                 .docker_labels
                 .insert("team".into(), "blue".into());
         }));
-        assert_eq!(
-            td.task_role_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:role/task")
-        );
+        assert_eq!(td.task_role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/task"));
         assert_eq!(td.enable_fault_injection, Some(true));
-        assert_eq!(
-            td.container_definitions[0].command,
-            vec!["serve", "--port=80"]
-        );
+        assert_eq!(td.container_definitions[0].command, vec!["serve", "--port=80"]);
         assert_eq!(
             td.container_definitions[0]
                 .docker_labels
@@ -2254,10 +2113,7 @@ mod tests {
 
     #[test]
     fn bridge_dynamic_ports_reserve_nothing() {
-        let td = definition(
-            None,
-            vec![mapping(80, None, None), mapping(81, Some(0), None)],
-        );
+        let td = definition(None, vec![mapping(80, None, None), mapping(81, Some(0), None)]);
         let reserved = resources(&td, None);
         assert!(
             reserved.tcp_ports.is_empty() && reserved.udp_ports.is_empty(),
@@ -2363,13 +2219,9 @@ mod tests {
     fn override_must_name_a_container() {
         let td = registered(given(|_| {}));
         for name in [None, Some(""), Some("ghost")] {
-            let err = validate_overrides(&td, &override_named(name))
-                .expect_err("override without a known container");
+            let err = validate_overrides(&td, &override_named(name)).expect_err("override without a known container");
             assert_eq!(err.exception, EcsException::InvalidParameterException);
-            assert_eq!(
-                err.field.as_deref(),
-                Some("overrides.containerOverrides[0].name")
-            );
+            assert_eq!(err.field.as_deref(), Some("overrides.containerOverrides[0].name"));
         }
         assert!(validate_overrides(&td, &override_named(Some("app"))).is_ok());
         assert!(validate_overrides(&td, &TaskOverride::default()).is_ok());
@@ -2381,10 +2233,7 @@ mod tests {
         let mut negative = override_named(Some("app"));
         negative.container_overrides[0].memory = Some(-1);
         let err = validate_overrides(&td, &negative).expect_err("negative memory");
-        assert_eq!(
-            err.field.as_deref(),
-            Some("overrides.containerOverrides[0].memory")
-        );
+        assert_eq!(err.field.as_deref(), Some("overrides.containerOverrides[0].memory"));
 
         let mut files = override_named(Some("app"));
         files.container_overrides[0].environment_files = vec![EnvironmentFile {

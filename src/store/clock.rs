@@ -20,7 +20,10 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         // Milliseconds are what ECS shows; finer precision would only bloat the log.
-        Timestamp { seconds: since_epoch.as_secs() as i64, nanos: (since_epoch.subsec_millis() * 1_000_000) as i32 }
+        Timestamp {
+            seconds: since_epoch.as_secs() as i64,
+            nanos: (since_epoch.subsec_millis() * 1_000_000) as i32,
+        }
     }
 }
 
@@ -32,7 +35,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(millis: i64) -> Self {
-        ManualClock { millis: Arc::new(AtomicI64::new(millis)) }
+        ManualClock {
+            millis: Arc::new(AtomicI64::new(millis)),
+        }
     }
 
     pub fn advance(&self, millis: i64) {
@@ -47,6 +52,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         let millis = self.millis.load(Ordering::SeqCst);
-        Timestamp { seconds: millis.div_euclid(1000), nanos: (millis.rem_euclid(1000) * 1_000_000) as i32 }
+        Timestamp {
+            seconds: millis.div_euclid(1000),
+            nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+        }
     }
 }

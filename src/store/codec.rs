@@ -35,7 +35,10 @@ pub fn frame_log_record(record: &LogRecord) -> Vec<u8> {
 pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRecord> {
     let corrupt = |problem: String| CorruptRecord { seq, problem };
     if bytes.len() < FRAME_HEADER {
-        return Err(corrupt(format!("only {} bytes, shorter than a frame header", bytes.len())));
+        return Err(corrupt(format!(
+            "only {} bytes, shorter than a frame header",
+            bytes.len()
+        )));
     }
     if bytes[0] != LOG_FORMAT_VERSION {
         return Err(corrupt(format!(
@@ -46,7 +49,9 @@ pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRe
     let stored = u32::from_le_bytes(bytes[1..FRAME_HEADER].try_into().expect("4 bytes"));
     let actual = crc32c::crc32c(&bytes[FRAME_HEADER..]);
     if stored != actual {
-        return Err(corrupt(format!("checksum mismatch (stored {stored:08x}, computed {actual:08x})")));
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
+        )));
     }
     let record = LogRecord::decode(&bytes[FRAME_HEADER..]).map_err(|e| corrupt(format!("undecodable: {e}")))?;
     if record.seq != seq {
@@ -78,7 +83,11 @@ mod tests {
             seq,
             time: None,
             cause: None,
-            event: Some(Event { kind: Some(Kind::ClusterDeleted(ClusterDeleted { cluster_arn: "arn".into() })) }),
+            event: Some(Event {
+                kind: Some(Kind::ClusterDeleted(ClusterDeleted {
+                    cluster_arn: "arn".into(),
+                })),
+            }),
         }
     }
 
@@ -94,7 +103,10 @@ mod tests {
         for i in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[i] ^= 0x40;
-            assert!(unframe_log_record(7, &damaged).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                unframe_log_record(7, &damaged).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
     }
 

@@ -76,7 +76,9 @@ pub struct SledOptions {
 
 impl Default for SledOptions {
     fn default() -> Self {
-        SledOptions { cache_capacity: 128 * 1024 * 1024 }
+        SledOptions {
+            cache_capacity: 128 * 1024 * 1024,
+        }
     }
 }
 
@@ -91,15 +93,31 @@ pub struct SledEngine {
 impl SledEngine {
     pub fn open(dir: &Path, options: &SledOptions) -> EngineResult<SledEngine> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // sled releases its directory lock when its last background thread lets go of the file,
+        // a moment after the previous `Db` in this process was dropped: retry briefly.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Err(e) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20)); // waiting for a lock, not a test
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("taskledger")?;
         // sled 0.34 keeps its log in `<dir>/db`; we hold our own handle to fdatasync it.
         let data_file = File::open(dir.join("db"))?;
-        Ok(SledEngine { db, tree, data_file, dir: dir.to_path_buf() })
+        Ok(SledEngine {
+            db,
+            tree,
+            data_file,
+            dir: dir.to_path_buf(),
+        })
     }
 }
 

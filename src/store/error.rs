@@ -46,14 +46,20 @@ impl StoreError {
     }
 
     pub(crate) fn storage(context: &'static str, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Storage { context, message: error.to_string() }
+        StoreError::Storage {
+            context,
+            message: error.to_string(),
+        }
     }
 
     /// Turns a domain error from a read into a store error: a `ServerException` from the
     /// domain is a storage fault, anything else a rejection.
     pub(crate) fn from_read(error: DomainError) -> StoreError {
         if error.exception == EcsException::ServerException {
-            StoreError::Storage { context: "reading views", message: error.message }
+            StoreError::Storage {
+                context: "reading views",
+                message: error.message,
+            }
         } else {
             StoreError::Rejected(error)
         }

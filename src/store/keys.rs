@@ -106,7 +106,10 @@ pub fn cluster_prefix(scope: &Scope) -> Vec<u8> {
 }
 
 pub fn task_definition(scope: &Scope, family: &str, revision: u32) -> Vec<u8> {
-    key(TASK_DEFINITION, &[&scope_part(scope), family.as_bytes(), &[0], &revision.to_be_bytes()])
+    key(
+        TASK_DEFINITION,
+        &[&scope_part(scope), family.as_bytes(), &[0], &revision.to_be_bytes()],
+    )
 }
 
 pub fn family(scope: &Scope, family: &str) -> Vec<u8> {
@@ -162,9 +165,10 @@ pub fn task_listing(listing: &TaskListing) -> Vec<u8> {
     match &listing.index {
         TaskIndex::Cluster => key(TASK_BY_CLUSTER, &[&cluster, &desired]),
         TaskIndex::Family(family) => key(TASK_BY_ATTRIBUTE, &[&cluster, b"f", family.as_bytes(), &[0], &desired]),
-        TaskIndex::StartedBy(started_by) => {
-            key(TASK_BY_ATTRIBUTE, &[&cluster, b"s", started_by.as_bytes(), &[0], &desired])
-        }
+        TaskIndex::StartedBy(started_by) => key(
+            TASK_BY_ATTRIBUTE,
+            &[&cluster, b"s", started_by.as_bytes(), &[0], &desired],
+        ),
         TaskIndex::Instance(id) => tasks_on_instance(id, listing.desired),
     }
 }
@@ -176,25 +180,57 @@ pub fn tasks_on_instance(instance_id: &str, desired: DesiredStatus) -> Vec<u8> {
 
 /// Every index key a task record belongs under.
 pub fn task_index_keys(id: &str, record: &TaskRecord) -> Vec<Vec<u8>> {
-    let Some(task) = record.task.as_ref() else { return Vec::new() };
-    let Some((scope, cluster)) = task.task_arn.as_deref().and_then(stored_cluster_of) else { return Vec::new() };
+    let Some(task) = record.task.as_ref() else {
+        return Vec::new();
+    };
+    let Some((scope, cluster)) = task.task_arn.as_deref().and_then(stored_cluster_of) else {
+        return Vec::new();
+    };
     let desired = DesiredStatus::of(task.desired_status.as_deref());
-    let listing = |index| TaskListing { scope: scope.clone(), cluster: cluster.clone(), desired, index };
+    let listing = |index| TaskListing {
+        scope: scope.clone(),
+        cluster: cluster.clone(),
+        desired,
+        index,
+    };
     let mut keys = vec![[task_listing(&listing(TaskIndex::Cluster)), id.as_bytes().to_vec()].concat()];
     if let Some(family) = task_family(task) {
-        keys.push([task_listing(&listing(TaskIndex::Family(family.to_string()))), id.as_bytes().to_vec()].concat());
+        keys.push(
+            [
+                task_listing(&listing(TaskIndex::Family(family.to_string()))),
+                id.as_bytes().to_vec(),
+            ]
+            .concat(),
+        );
     }
     if let Some(started_by) = task.started_by.as_deref() {
-        keys.push([task_listing(&listing(TaskIndex::StartedBy(started_by.to_string()))), id.as_bytes().to_vec()].concat());
+        keys.push(
+            [
+                task_listing(&listing(TaskIndex::StartedBy(started_by.to_string()))),
+                id.as_bytes().to_vec(),
+            ]
+            .concat(),
+        );
     }
     if let Some(instance) = task_instance_id(record) {
-        keys.push([task_listing(&listing(TaskIndex::Instance(instance.to_string()))), id.as_bytes().to_vec()].concat());
+        keys.push(
+            [
+                task_listing(&listing(TaskIndex::Instance(instance.to_string()))),
+                id.as_bytes().to_vec(),
+            ]
+            .concat(),
+        );
     }
     keys
 }
 
 /// Every index key a task-definition record belongs under.
-pub fn task_definition_index_keys(scope: &Scope, family: &str, revision: u32, record: &TaskDefinitionRecord) -> Vec<Vec<u8>> {
+pub fn task_definition_index_keys(
+    scope: &Scope,
+    family: &str,
+    revision: u32,
+    record: &TaskDefinitionRecord,
+) -> Vec<Vec<u8>> {
     let status = record
         .task_definition
         .as_ref()
@@ -206,7 +242,10 @@ pub fn task_definition_index_keys(scope: &Scope, family: &str, revision: u32, re
 
 /// Every index key a container-instance record belongs under.
 pub fn instance_index_keys(id: &str, record: &ContainerInstanceRecord) -> Vec<Vec<u8>> {
-    let arn = record.container_instance.as_ref().and_then(|c| c.container_instance_arn.as_deref());
+    let arn = record
+        .container_instance
+        .as_ref()
+        .and_then(|c| c.container_instance_arn.as_deref());
     match arn.and_then(stored_cluster_of) {
         Some((scope, cluster)) => vec![[instances_of_cluster(&scope, &cluster), id.as_bytes().to_vec()].concat()],
         None => Vec::new(),
@@ -228,7 +267,13 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 /// A key for people: printable bytes as text, others as `\xNN`, integers after a `\0` as hex.
 pub fn describe(key: &[u8]) -> String {
     key.iter()
-        .map(|b| if b.is_ascii_graphic() { (*b as char).to_string() } else { format!("\\x{b:02x}") })
+        .map(|b| {
+            if b.is_ascii_graphic() {
+                (*b as char).to_string()
+            } else {
+                format!("\\x{b:02x}")
+            }
+        })
         .collect()
 }
 

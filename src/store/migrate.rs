@@ -19,7 +19,10 @@ pub fn current_version() -> u32 {
 
 /// The stamped schema version (0 for a store that has none yet).
 pub fn stored_version(engine: &dyn Engine) -> StoreResult<u32> {
-    match engine.get(META_SCHEMA_VERSION).map_err(|e| StoreError::storage("reading the schema version", e))? {
+    match engine
+        .get(META_SCHEMA_VERSION)
+        .map_err(|e| StoreError::storage("reading the schema version", e))?
+    {
         None => Ok(0),
         Some(bytes) => {
             let bytes: [u8; 4] = bytes
@@ -35,18 +38,34 @@ pub fn prepare(engine: &dyn Engine, path: &Path) -> StoreResult<()> {
     let supported = current_version();
     let mut version = stored_version(engine)?;
     if version > supported {
-        return Err(StoreError::NewerSchema { path: path.display().to_string(), found: version, supported });
+        return Err(StoreError::NewerSchema {
+            path: path.display().to_string(),
+            found: version,
+            supported,
+        });
     }
     let start = version;
     for step in steps::STEPS.iter().filter(|s| s.to > start) {
         if step.to != version + 1 {
-            return Err(StoreError::Corrupt(format!("no migration from schema version {version} to {}", step.to)));
+            return Err(StoreError::Corrupt(format!(
+                "no migration from schema version {version} to {}",
+                step.to
+            )));
         }
-        tracing::info!(from = version, to = step.to, step = step.describe, "migrating the store");
+        tracing::info!(
+            from = version,
+            to = step.to,
+            step = step.describe,
+            "migrating the store"
+        );
         let mut batch = (step.apply)(engine).map_err(|e| StoreError::storage("migrating the store", e))?;
         batch.put(META_SCHEMA_VERSION.to_vec(), step.to.to_be_bytes().to_vec());
-        engine.apply(batch).map_err(|e| StoreError::storage("migrating the store", e))?;
-        engine.sync().map_err(|e| StoreError::storage("migrating the store", e))?;
+        engine
+            .apply(batch)
+            .map_err(|e| StoreError::storage("migrating the store", e))?;
+        engine
+            .sync()
+            .map_err(|e| StoreError::storage("migrating the store", e))?;
         version = step.to;
     }
     Ok(())

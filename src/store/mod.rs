@@ -28,8 +28,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, SledEngine, SledOptions};
 pub use error::{StoreError, StoreResult};
 pub use verify::{RebuildReport, VerifyReport};
-use writer::{Job, Shared, WriterOptions};
 pub use writer::{Executed, WriterStats};
+use writer::{Job, Shared, WriterOptions};
 
 /// How to open a store.
 #[derive(Clone)]
@@ -72,7 +72,11 @@ pub struct Caller {
 impl Caller {
     /// A caller for library use, with a fresh request id.
     pub fn library(scope: Scope) -> Caller {
-        Caller { scope, request_id: uuid::Uuid::new_v4().to_string(), name: "library".to_string() }
+        Caller {
+            scope,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            name: "library".to_string(),
+        }
     }
 }
 
@@ -135,9 +139,8 @@ impl Store {
     /// newer, checks the last log record, and starts the writer.
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> StoreResult<Store> {
         let path = dir.as_ref().to_path_buf();
-        let engine: Arc<dyn Engine> = Arc::new(
-            SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?,
-        );
+        let engine: Arc<dyn Engine> =
+            Arc::new(SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?);
         Store::open_engine(engine, path, options)
     }
 
@@ -162,7 +165,15 @@ impl Store {
         )
         .map_err(|e| StoreError::storage("starting the writer thread", e))?;
         tracing::info!(path = %path.display(), head, "store open");
-        Ok(Store { inner: Arc::new(Inner { engine, shared, queue: Some(sender), writer: Some(writer), path }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                engine,
+                shared,
+                queue: Some(sender),
+                writer: Some(writer),
+                path,
+            }),
+        })
     }
 
     /// The directory the store lives in.
@@ -175,14 +186,20 @@ impl Store {
     }
 
     pub(crate) fn state(&self) -> reader::SledState<'_> {
-        reader::SledState { engine: &*self.inner.engine }
+        reader::SledState {
+            engine: &*self.inner.engine,
+        }
     }
 
     /// Executes a command: returns once its events are durable (or it was refused).
     pub fn execute(&self, caller: &Caller, command: Command) -> StoreResult<Executed> {
         let (reply, answer) = flume::bounded(1);
         self.queue()
-            .send(Job::Command { caller: caller.clone(), command, reply })
+            .send(Job::Command {
+                caller: caller.clone(),
+                command,
+                reply,
+            })
             .map_err(|_| StoreError::Closed)?;
         answer.recv().map_err(|_| StoreError::Closed)?
     }
@@ -191,7 +208,11 @@ impl Store {
     pub async fn execute_async(&self, caller: &Caller, command: Command) -> StoreResult<Executed> {
         let (reply, answer) = flume::bounded(1);
         self.queue()
-            .send_async(Job::Command { caller: caller.clone(), command, reply })
+            .send_async(Job::Command {
+                caller: caller.clone(),
+                command,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.recv_async().await.map_err(|_| StoreError::Closed)?
@@ -246,7 +267,10 @@ impl Store {
     /// Up to `limit` log records from `from` (inclusive), in seq order; only durable ones.
     pub fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
         let head = self.head_seq();
-        let mut records = self.state().log_range(from.max(1), limit).map_err(StoreError::from_read)?;
+        let mut records = self
+            .state()
+            .log_range(from.max(1), limit)
+            .map_err(StoreError::from_read)?;
         records.retain(|r| r.seq <= head);
         Ok(records)
     }
@@ -256,13 +280,20 @@ impl Store {
         let state = self.state();
         let head = self.head_seq();
         let mut records = Vec::new();
-        for seq in state.task_event_seqs(task_id, after, limit).map_err(StoreError::from_read)? {
+        for seq in state
+            .task_event_seqs(task_id, after, limit)
+            .map_err(StoreError::from_read)?
+        {
             if seq > head {
                 break;
             }
             match state.log_record(seq).map_err(StoreError::from_read)? {
                 Some(record) => records.push(record),
-                None => return Err(StoreError::Corrupt(format!("history of {task_id} names seq {seq}, which is not in the log"))),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "history of {task_id} names seq {seq}, which is not in the log"
+                    )))
+                }
             }
         }
         Ok(records)
@@ -280,7 +311,10 @@ impl Store {
 
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> StoreResult<u64> {
-        self.inner.engine.size_on_disk().map_err(|e| StoreError::storage("measuring the store", e))
+        self.inner
+            .engine
+            .size_on_disk()
+            .map_err(|e| StoreError::storage("measuring the store", e))
     }
 
     /// Runs `work` on the writer thread between groups, with writes paused.
@@ -306,7 +340,7 @@ impl Store {
     /// Every stored view entry (records, indexes, head), in key order: for audit tools
     /// and tests that compare a store with a model. Writes wait while it is read.
     pub fn view_entries(&self) -> StoreResult<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
-        self.maintenance(|engine| verify::stored_entries(engine))
+        self.maintenance(verify::stored_entries)
     }
 
     /// Rewrites every stored view from the log. Writes wait while it runs.
@@ -328,11 +362,19 @@ fn recover(engine: &dyn Engine) -> StoreResult<(u64, Timestamp)> {
         .map_err(|e| StoreError::storage("reading the end of the log", e))?;
     match last {
         None if head == 0 => Ok((0, Timestamp::default())),
-        None => Err(StoreError::Corrupt(format!("meta says the log ends at seq {head}, but the log is empty"))),
+        None => Err(StoreError::Corrupt(format!(
+            "meta says the log ends at seq {head}, but the log is empty"
+        ))),
         Some((key, bytes)) => {
-            let seq = key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let seq = key
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
             if seq != head {
-                return Err(StoreError::Corrupt(format!("the log ends at seq {seq}, but meta says {head}")));
+                return Err(StoreError::Corrupt(format!(
+                    "the log ends at seq {seq}, but meta says {head}"
+                )));
             }
             let record = codec::unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok((head, record.time.unwrap_or_default()))

@@ -51,7 +51,14 @@ fn get<K: Hash + Eq, T: Clone>(
     }
     let loaded = load()?.map(Rc::new);
     let copy = loaded.as_deref().cloned();
-    slots.borrow_mut().insert(key, Slot { original: loaded.clone(), current: loaded, dirty: false });
+    slots.borrow_mut().insert(
+        key,
+        Slot {
+            original: loaded.clone(),
+            current: loaded,
+            dirty: false,
+        },
+    );
     Ok(copy)
 }
 
@@ -69,7 +76,13 @@ impl<'a> Overlay<'a> {
         }
     }
 
-    fn put<K: Hash + Eq, T>(&self, slots: &Slots<K, T>, key: K, value: T, load: impl FnOnce() -> DomainResult<Option<T>>) {
+    fn put<K: Hash + Eq, T>(
+        &self,
+        slots: &Slots<K, T>,
+        key: K,
+        value: T,
+        load: impl FnOnce() -> DomainResult<Option<T>>,
+    ) {
         let mut map = slots.borrow_mut();
         if let Some(slot) = map.get_mut(&key) {
             slot.current = Some(Rc::new(value));
@@ -80,7 +93,14 @@ impl<'a> Overlay<'a> {
             self.fault.borrow_mut().get_or_insert(e);
             None
         });
-        map.insert(key, Slot { original: original.map(Rc::new), current: Some(Rc::new(value)), dirty: true });
+        map.insert(
+            key,
+            Slot {
+                original: original.map(Rc::new),
+                current: Some(Rc::new(value)),
+                dirty: true,
+            },
+        );
     }
 
     /// The view writes of everything this group changed.
@@ -90,7 +110,9 @@ impl<'a> Overlay<'a> {
         }
         diff(self.tasks, batch, |(id, r)| views::task(id, r));
         diff(self.clusters, batch, |((s, n), r)| views::cluster(s, n, r));
-        diff(self.task_definitions, batch, |((s, f, v), r)| views::task_definition(s, f, *v, r));
+        diff(self.task_definitions, batch, |((s, f, v), r)| {
+            views::task_definition(s, f, *v, r)
+        });
         diff(self.families, batch, |((s, f), r)| views::family(s, f, r));
         diff(self.instances, batch, |(id, r)| views::instance(id, r));
         diff(self.tokens, batch, |((a, t), r)| views::client_token(a, t, r));
@@ -120,15 +142,23 @@ fn diff<K, T>(slots: Slots<K, T>, batch: &mut WriteBatch, entries: impl Fn((&K, 
 
 impl StateView for Overlay<'_> {
     fn cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<ClusterRecord>> {
-        get(&self.clusters, (scope.clone(), name.to_string()), || self.base.cluster(scope, name))
+        get(&self.clusters, (scope.clone(), name.to_string()), || {
+            self.base.cluster(scope, name)
+        })
     }
 
     fn active_cluster_count(&self, scope: &Scope) -> DomainResult<usize> {
         let mut count = self.base.active_cluster_count(scope)? as i64;
         for ((s, _), slot) in self.clusters.borrow().iter() {
             if s == scope && slot.dirty {
-                let was = slot.original.as_deref().is_some_and(crate::domain::state::cluster_is_active);
-                let is = slot.current.as_deref().is_some_and(crate::domain::state::cluster_is_active);
+                let was = slot
+                    .original
+                    .as_deref()
+                    .is_some_and(crate::domain::state::cluster_is_active);
+                let is = slot
+                    .current
+                    .as_deref()
+                    .is_some_and(crate::domain::state::cluster_is_active);
                 count += i64::from(is) - i64::from(was);
             }
         }
@@ -139,14 +169,23 @@ impl StateView for Overlay<'_> {
         get(&self.tasks, task_id.to_string(), || self.base.task(task_id))
     }
 
-    fn task_definition(&self, scope: &Scope, family: &str, revision: u32) -> DomainResult<Option<TaskDefinitionRecord>> {
-        get(&self.task_definitions, (scope.clone(), family.to_string(), revision), || {
-            self.base.task_definition(scope, family, revision)
-        })
+    fn task_definition(
+        &self,
+        scope: &Scope,
+        family: &str,
+        revision: u32,
+    ) -> DomainResult<Option<TaskDefinitionRecord>> {
+        get(
+            &self.task_definitions,
+            (scope.clone(), family.to_string(), revision),
+            || self.base.task_definition(scope, family, revision),
+        )
     }
 
     fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
-        get(&self.families, (scope.clone(), family.to_string()), || self.base.family(scope, family))
+        get(&self.families, (scope.clone(), family.to_string()), || {
+            self.base.family(scope, family)
+        })
     }
 
     fn latest_active_revision(&self, scope: &Scope, family: &str) -> DomainResult<Option<u32>> {
@@ -164,25 +203,35 @@ impl StateView for Overlay<'_> {
             if !pending.iter().any(|(r, active)| *r == revision && !active) {
                 break;
             }
-            committed = (1..revision)
-                .rev()
-                .find(|r| {
-                    !pending.iter().any(|(p, _)| p == r)
-                        && self.base.task_definition(scope, family, *r).ok().flatten().is_some_and(|t| task_definition_is_active(&t))
-                });
+            committed = (1..revision).rev().find(|r| {
+                !pending.iter().any(|(p, _)| p == r)
+                    && self
+                        .base
+                        .task_definition(scope, family, *r)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|t| task_definition_is_active(&t))
+            });
         }
         Ok(newest_pending.max(committed))
     }
 
     fn container_instance(&self, instance_id: &str) -> DomainResult<Option<ContainerInstanceRecord>> {
-        get(&self.instances, instance_id.to_string(), || self.base.container_instance(instance_id))
+        get(&self.instances, instance_id.to_string(), || {
+            self.base.container_instance(instance_id)
+        })
     }
 
     fn container_instance_ids(&self, scope: &Scope, cluster: &str) -> DomainResult<Vec<String>> {
         let mut ids = self.base.container_instance_ids(scope, cluster)?;
         let arn_prefix = scope.container_instance_arn(cluster, "");
         for (id, slot) in self.instances.borrow().iter() {
-            let in_cluster = slot.current.as_deref().and_then(|r| r.container_instance.as_ref()).and_then(|c| c.container_instance_arn.as_deref()).is_some_and(|a| a.starts_with(&arn_prefix));
+            let in_cluster = slot
+                .current
+                .as_deref()
+                .and_then(|r| r.container_instance.as_ref())
+                .and_then(|c| c.container_instance_arn.as_deref())
+                .is_some_and(|a| a.starts_with(&arn_prefix));
             if in_cluster && !ids.contains(id) {
                 ids.push(id.clone());
             }
@@ -194,7 +243,12 @@ impl StateView for Overlay<'_> {
     fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
         let mut ids = self.base.unstopped_task_ids_on_instance(instance_id)?;
         for (id, slot) in self.tasks.borrow().iter() {
-            if slot.current.as_deref().is_some_and(|r| task_instance_id(r) == Some(instance_id)) && !ids.contains(id) {
+            if slot
+                .current
+                .as_deref()
+                .is_some_and(|r| task_instance_id(r) == Some(instance_id))
+                && !ids.contains(id)
+            {
                 ids.push(id.clone());
             }
         }
@@ -209,13 +263,17 @@ impl StateView for Overlay<'_> {
     }
 
     fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
-        get(&self.tokens, (cluster_arn.to_string(), token.to_string()), || self.base.client_token(cluster_arn, token))
+        get(&self.tokens, (cluster_arn.to_string(), token.to_string()), || {
+            self.base.client_token(cluster_arn, token)
+        })
     }
 }
 
 impl StateMut for Overlay<'_> {
     fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord) {
-        self.put(&self.clusters, (scope.clone(), name.to_string()), record, || self.base.cluster(scope, name));
+        self.put(&self.clusters, (scope.clone(), name.to_string()), record, || {
+            self.base.cluster(scope, name)
+        });
     }
 
     fn put_task(&mut self, task_id: &str, record: TaskRecord) {
@@ -223,22 +281,32 @@ impl StateMut for Overlay<'_> {
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {
-        self.put(&self.task_definitions, (scope.clone(), family.to_string(), revision), record, || {
-            self.base.task_definition(scope, family, revision)
-        });
+        self.put(
+            &self.task_definitions,
+            (scope.clone(), family.to_string(), revision),
+            record,
+            || self.base.task_definition(scope, family, revision),
+        );
     }
 
     fn put_family(&mut self, scope: &Scope, family: &str, record: FamilyRecord) {
-        self.put(&self.families, (scope.clone(), family.to_string()), record, || self.base.family(scope, family));
+        self.put(&self.families, (scope.clone(), family.to_string()), record, || {
+            self.base.family(scope, family)
+        });
     }
 
     fn put_container_instance(&mut self, instance_id: &str, record: ContainerInstanceRecord) {
-        self.put(&self.instances, instance_id.to_string(), record, || self.base.container_instance(instance_id));
+        self.put(&self.instances, instance_id.to_string(), record, || {
+            self.base.container_instance(instance_id)
+        });
     }
 
     fn put_client_token(&mut self, cluster_arn: &str, token: &str, record: ClientTokenRecord) {
-        self.put(&self.tokens, (cluster_arn.to_string(), token.to_string()), record, || {
-            self.base.client_token(cluster_arn, token)
-        });
+        self.put(
+            &self.tokens,
+            (cluster_arn.to_string(), token.to_string()),
+            record,
+            || self.base.client_token(cluster_arn, token),
+        );
     }
 }

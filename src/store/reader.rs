@@ -82,7 +82,11 @@ impl SledState<'_> {
     /// Seqs of a task's events after `after`, ascending, at most `limit`.
     pub fn task_event_seqs(&self, task_id: &str, after: Option<u64>, limit: usize) -> DomainResult<Vec<u64>> {
         let history = self.task(task_id)?.map(|r| r.history).unwrap_or_default();
-        Ok(history.into_iter().filter(|s| after.is_none_or(|a| *s > a)).take(limit).collect())
+        Ok(history
+            .into_iter()
+            .filter(|s| after.is_none_or(|a| *s > a))
+            .take(limit)
+            .collect())
     }
 }
 
@@ -108,7 +112,12 @@ impl StateView for SledState<'_> {
         self.record(&keys::task(task_id))
     }
 
-    fn task_definition(&self, scope: &Scope, family: &str, revision: u32) -> DomainResult<Option<TaskDefinitionRecord>> {
+    fn task_definition(
+        &self,
+        scope: &Scope,
+        family: &str,
+        revision: u32,
+    ) -> DomainResult<Option<TaskDefinitionRecord>> {
         self.record(&keys::task_definition(scope, family, revision))
     }
 
@@ -121,7 +130,9 @@ impl StateView for SledState<'_> {
         match self.engine.range_rev(&prefix, &keys::prefix_end(&prefix)).next() {
             Some(entry) => {
                 let (key, _) = entry.map_err(fault)?;
-                let tail: [u8; 4] = key[prefix.len()..].try_into().map_err(|_| fault("damaged revision index"))?;
+                let tail: [u8; 4] = key[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| fault("damaged revision index"))?;
                 Ok(Some(u32::from_be_bytes(tail)))
             }
             None => Ok(None),
@@ -135,12 +146,18 @@ impl StateView for SledState<'_> {
     fn container_instance_ids(&self, scope: &Scope, cluster: &str) -> DomainResult<Vec<String>> {
         let prefix = keys::instances_of_cluster(scope, cluster);
         let suffixes = self.suffixes(&prefix, None, usize::MAX)?;
-        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+        Ok(suffixes
+            .into_iter()
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .collect())
     }
 
     fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
         let mut ids = Vec::new();
-        for desired in [crate::domain::lifecycle::DesiredStatus::Running, crate::domain::lifecycle::DesiredStatus::Stopped] {
+        for desired in [
+            crate::domain::lifecycle::DesiredStatus::Running,
+            crate::domain::lifecycle::DesiredStatus::Stopped,
+        ] {
             let prefix = keys::tasks_on_instance(instance_id, desired);
             for suffix in self.suffixes(&prefix, None, usize::MAX)? {
                 let id = String::from_utf8_lossy(&suffix).into_owned();
@@ -162,13 +179,19 @@ impl StateIndex for SledState<'_> {
     fn task_ids(&self, listing: &TaskListing, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
         let prefix = keys::task_listing(listing);
         let suffixes = self.suffixes(&prefix, after.map(str::as_bytes), limit)?;
-        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+        Ok(suffixes
+            .into_iter()
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .collect())
     }
 
     fn cluster_names(&self, scope: &Scope, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
         let prefix = keys::cluster_prefix(scope);
         let suffixes = self.suffixes(&prefix, after.map(str::as_bytes), limit)?;
-        Ok(suffixes.into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+        Ok(suffixes
+            .into_iter()
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .collect())
     }
 
     fn task_definition_revisions(
@@ -197,12 +220,21 @@ impl StateIndex for SledState<'_> {
         let mut out = Vec::new();
         for entry in entries.take(limit) {
             let (key, _) = entry.map_err(fault)?;
-            out.push(keys::split_family_revision(&key[base.len()..]).ok_or_else(|| fault("damaged task-definition index"))?);
+            out.push(
+                keys::split_family_revision(&key[base.len()..])
+                    .ok_or_else(|| fault("damaged task-definition index"))?,
+            );
         }
         Ok(out)
     }
 
-    fn family_names(&self, scope: &Scope, prefix: &str, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+    fn family_names(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> DomainResult<Vec<String>> {
         let base = keys::family_prefix(scope, "");
         let start = match after {
             Some(after) => [keys::family(scope, after), vec![0]].concat(),

@@ -26,7 +26,9 @@ pub struct LogFilter {
 
 impl LogFilter {
     pub fn matches(&self, record: &LogRecord) -> bool {
-        let Some(event) = record.event.as_ref() else { return false };
+        let Some(event) = record.event.as_ref() else {
+            return false;
+        };
         if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == event_kind_name(event)) {
             return false;
         }
@@ -98,7 +100,11 @@ impl Store {
                 }
             }
         }
-        Ok(LogPage { records, next_seq: next, head })
+        Ok(LogPage {
+            records,
+            next_seq: next,
+            head,
+        })
     }
 
     /// Follows the log from `from` (or from the head when `None`): every durable record after it,
@@ -117,11 +123,15 @@ impl Store {
 }
 
 /// What a subscription delivers.
+// Almost every delivery is a record; boxing it would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
     Record(LogRecord),
     /// Everything up to `seq` was examined (and delivered if it matched): resume from `seq + 1`.
-    Checkpoint { seq: u64 },
+    Checkpoint {
+        seq: u64,
+    },
 }
 
 /// A position in the log that follows it. See [`Store::subscribe`].

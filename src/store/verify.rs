@@ -37,7 +37,10 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
             .map(u64::from_be_bytes)
             .ok_or_else(|| StoreError::Corrupt(format!("damaged log key {}", keys::describe(&key))))?;
         if seq != expected {
-            return Err(StoreError::Corrupt(format!("the log jumps from seq {} to seq {seq}", expected - 1)));
+            return Err(StoreError::Corrupt(format!(
+                "the log jumps from seq {} to seq {seq}",
+                expected - 1
+            )));
         }
         let record = unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let event = record.event.as_ref().expect("unframe checks the event");
@@ -55,7 +58,10 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
 
 /// The head stamped in meta (0 for an empty store).
 pub fn head_of(engine: &dyn Engine) -> StoreResult<u64> {
-    match engine.get(keys::META_HEAD_SEQ).map_err(|e| StoreError::storage("reading the head", e))? {
+    match engine
+        .get(keys::META_HEAD_SEQ)
+        .map_err(|e| StoreError::storage("reading the head", e))?
+    {
         None => Ok(0),
         Some(bytes) => bytes
             .try_into()
@@ -83,7 +89,10 @@ pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<
             stored.insert(k, v);
         }
     }
-    if let Some(head) = engine.get(keys::META_HEAD_SEQ).map_err(|e| StoreError::storage("reading the head", e))? {
+    if let Some(head) = engine
+        .get(keys::META_HEAD_SEQ)
+        .map_err(|e| StoreError::storage("reading the head", e))?
+    {
         stored.insert(keys::META_HEAD_SEQ.to_vec(), head);
     }
     Ok(stored)
@@ -130,7 +139,10 @@ pub fn verify(engine: &dyn Engine, progress: Progress) -> StoreResult<VerifyRepo
     let mut note = |key: &[u8], kind: &'static str| {
         report.differences += 1;
         if report.first_differences.len() < 20 {
-            report.first_differences.push(Difference { key: keys::describe(key), kind });
+            report.first_differences.push(Difference {
+                key: keys::describe(key),
+                kind,
+            });
         }
     };
     for (key, value) in &expected {
@@ -160,7 +172,11 @@ pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildRe
     let folded = fold(engine, progress)?;
     let expected = expected_entries(&folded);
     let stored = stored_entries(engine)?;
-    let mut report = RebuildReport { events: folded.head, entries_written: 0, entries_removed: 0 };
+    let mut report = RebuildReport {
+        events: folded.head,
+        entries_written: 0,
+        entries_removed: 0,
+    };
     let mut batch = WriteBatch::default();
     for key in stored.keys().filter(|k| !expected.contains_key(*k)) {
         batch.delete(key.clone());
@@ -173,7 +189,11 @@ pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildRe
         }
     }
     // One batch: a crash leaves either the old views or the rebuilt ones.
-    engine.apply(batch).map_err(|e| StoreError::storage("writing rebuilt views", e))?;
-    engine.sync().map_err(|e| StoreError::storage("making rebuilt views durable", e))?;
+    engine
+        .apply(batch)
+        .map_err(|e| StoreError::storage("writing rebuilt views", e))?;
+    engine
+        .sync()
+        .map_err(|e| StoreError::storage("making rebuilt views durable", e))?;
     Ok(report)
 }

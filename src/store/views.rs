@@ -42,7 +42,10 @@ pub fn family(scope: &Scope, name: &str, record: &FamilyRecord) -> Vec<Entry> {
 }
 
 pub fn instance(id: &str, record: &ContainerInstanceRecord) -> Vec<Entry> {
-    with_indexes((keys::instance(id), encode_view(record)), keys::instance_index_keys(id, record))
+    with_indexes(
+        (keys::instance(id), encode_view(record)),
+        keys::instance_index_keys(id, record),
+    )
 }
 
 pub fn client_token(cluster_arn: &str, token: &str, record: &ClientTokenRecord) -> Vec<Entry> {

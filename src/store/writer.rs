@@ -34,8 +34,14 @@ pub struct Executed {
 type ReplyTo = flume::Sender<StoreResult<Executed>>;
 
 /// Work for the writer thread.
+// Nearly every job is a command; maintenance jobs are rare.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
-    Command { caller: Caller, command: Command, reply: ReplyTo },
+    Command {
+        caller: Caller,
+        command: Command,
+        reply: ReplyTo,
+    },
     /// Runs with exclusive access between groups (rebuild, verify).
     Maintenance(Box<dyn FnOnce(&mut WriterState) + Send>),
 }
@@ -90,7 +96,10 @@ impl Shared {
     /// engine's state is unknown, and retrying an fsync can report success for lost data.
     fn refuse_writes(&self, context: &'static str, error: &str) {
         tracing::error!(%error, context, "storage failure: the store refuses writes until it is reopened");
-        self.refused.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(format!("{context}: {error}"));
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(format!("{context}: {error}"));
     }
 }
 
@@ -133,37 +142,50 @@ pub(crate) fn spawn(
     let (to_syncer, applied) = flume::unbounded();
     let syncer = {
         let (engine, shared, sync) = (Arc::clone(&engine), Arc::clone(&shared), options.sync);
-        std::thread::Builder::new().name("taskledger-syncer".into()).spawn(move || run_syncer(&*engine, &shared, sync, applied))?
+        std::thread::Builder::new()
+            .name("taskledger-syncer".into())
+            .spawn(move || run_syncer(&*engine, &shared, sync, applied))?
     };
     let seed = IdSeed(options.id_seed);
-    let mut state =
-        WriterState { engine, shared, head, last_time, clock, options, seed, commands_seen: 0, syncer: to_syncer };
-    std::thread::Builder::new().name("taskledger-writer".into()).spawn(move || {
-        while let Ok(first) = queue.recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < state.options.max_group {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            let mut commands = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                match job {
-                    Job::Command { caller, command, reply } => commands.push((caller, command, reply)),
-                    Job::Maintenance(work) => {
-                        state.commit(std::mem::take(&mut commands));
-                        work(&mut state);
+    let mut state = WriterState {
+        engine,
+        shared,
+        head,
+        last_time,
+        clock,
+        options,
+        seed,
+        commands_seen: 0,
+        syncer: to_syncer,
+    };
+    std::thread::Builder::new()
+        .name("taskledger-writer".into())
+        .spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < state.options.max_group {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
                 }
+                let mut commands = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    match job {
+                        Job::Command { caller, command, reply } => commands.push((caller, command, reply)),
+                        Job::Maintenance(work) => {
+                            state.commit(std::mem::take(&mut commands));
+                            work(&mut state);
+                        }
+                    }
+                }
+                state.commit(commands);
             }
-            state.commit(commands);
-        }
-        let head = state.head;
-        drop(state); // closes the syncer's queue: it answers what is pending, then stops
-        let _ = syncer.join();
-        tracing::debug!(head, "writer stopped: every store handle is closed");
-    })
+            let head = state.head;
+            drop(state); // closes the syncer's queue: it answers what is pending, then stops
+            let _ = syncer.join();
+            tracing::debug!(head, "writer stopped: every store handle is closed");
+        })
 }
 
 type Pending = (Caller, Command, ReplyTo);
@@ -179,7 +201,12 @@ impl WriterState {
         }
         let now = later(self.clock.now(), self.last_time);
         let group_start = self.head + 1;
-        let span = tracing::debug_span!("group_commit", first_seq = group_start, commands = group.len(), events = tracing::field::Empty);
+        let span = tracing::debug_span!(
+            "group_commit",
+            first_seq = group_start,
+            commands = group.len(),
+            events = tracing::field::Empty
+        );
         let _entered = span.enter();
 
         let engine = Arc::clone(&self.engine);
@@ -189,7 +216,11 @@ impl WriterState {
         let mut seq = self.head;
         for (caller, command, _) in &group {
             self.commands_seen += 1;
-            let ctx = CommandContext { scope: caller.scope.clone(), now, seed: IdSeed(self.seed.derive(self.commands_seen)) };
+            let ctx = CommandContext {
+                scope: caller.scope.clone(),
+                now,
+                seed: IdSeed(self.seed.derive(self.commands_seen)),
+            };
             let decision = match decide(&overlay, &ctx, command) {
                 Ok(decision) => decision,
                 Err(e) if e.exception == EcsException::ServerException => {
@@ -217,15 +248,26 @@ impl WriterState {
                     let message = format!("applying seq {seq}: {e}");
                     return fail_all(group, || StoreError::Corrupt(message.clone()));
                 }
-                let record = LogRecord { seq, time: Some(now), cause: Some(cause.clone()), event: Some(event) };
+                let record = LogRecord {
+                    seq,
+                    time: Some(now),
+                    cause: Some(cause.clone()),
+                    event: Some(event),
+                };
                 batch.put(keys::log(seq), frame_log_record(&record));
             }
-            results.push(Ok(Executed { reply: decision.reply, seqs: (seq >= first).then_some(first..=seq) }));
+            results.push(Ok(Executed {
+                reply: decision.reply,
+                seqs: (seq >= first).then_some(first..=seq),
+            }));
         }
         let events = seq - self.head;
         span.record("events", events);
         self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
-        self.shared.stats.commands.fetch_add(group.len() as u64, Ordering::Relaxed);
+        self.shared
+            .stats
+            .commands
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         if events > 0 {
             if let Err(e) = overlay.into_batch(&mut batch) {
                 return fail_all(group, || StoreError::from_read(e.clone()));
@@ -234,7 +276,10 @@ impl WriterState {
             if let Err(e) = self.engine.apply(batch) {
                 let message = e.to_string();
                 self.shared.refuse_writes("applying a group commit", &message);
-                return fail_all(group, || StoreError::Storage { context: "applying a group commit", message: message.clone() });
+                return fail_all(group, || StoreError::Storage {
+                    context: "applying a group commit",
+                    message: message.clone(),
+                });
             }
             self.head = seq;
             self.last_time = now;
@@ -243,7 +288,15 @@ impl WriterState {
         // Even a group that wrote nothing is answered through the syncer: its answers may rest
         // on earlier groups that are applied but not yet durable.
         let answers = group.into_iter().map(|(_, _, reply)| reply).zip(results).collect();
-        if self.syncer.send(Applied { head: seq, needs_sync: events > 0, answers }).is_err() {
+        if self
+            .syncer
+            .send(Applied {
+                head: seq,
+                needs_sync: events > 0,
+                answers,
+            })
+            .is_err()
+        {
             tracing::error!("the syncer thread is gone; answers are lost");
         }
     }
@@ -266,7 +319,10 @@ fn run_syncer(engine: &dyn Engine, shared: &Shared, sync: bool, applied: flume::
                 Err(e) => {
                     let message = e.to_string();
                     shared.refuse_writes("making a group commit durable", &message);
-                    Err(StoreError::Storage { context: "making a group commit durable", message })
+                    Err(StoreError::Storage {
+                        context: "making a group commit durable",
+                        message,
+                    })
                 }
             },
             None => Ok(()),
@@ -279,9 +335,10 @@ fn run_syncer(engine: &dyn Engine, shared: &Shared, sync: bool, applied: flume::
             // that is now lost: every caller hears of the failure.
             let answer = match &outcome {
                 Ok(()) => result,
-                Err(StoreError::Storage { context, message }) => {
-                    Err(StoreError::Storage { context, message: message.clone() })
-                }
+                Err(StoreError::Storage { context, message }) => Err(StoreError::Storage {
+                    context,
+                    message: message.clone(),
+                }),
                 Err(other) => Err(StoreError::WritesRefused(other.to_string())),
             };
             let _ = reply.send(answer);

@@ -119,13 +119,24 @@ fn history_lists_each_event_with_the_state_after_it() {
     let f = fixture();
     let arns = lifecycle_workload(&f, 4);
     let entries = history::task_history(&f.store, &scope(), &arns[3], None, 100).unwrap();
-    let statuses: Vec<_> = entries.iter().map(|e| (e.task.version.unwrap(), e.task.last_status.clone().unwrap())).collect();
+    let statuses: Vec<_> = entries
+        .iter()
+        .map(|e| (e.task.version.unwrap(), e.task.last_status.clone().unwrap()))
+        .collect();
     assert_eq!(
         statuses,
-        vec![(1, "PROVISIONING".into()), (2, "PENDING".into()), (3, "RUNNING".into()), (4, "STOPPED".into())]
+        vec![
+            (1, "PROVISIONING".into()),
+            (2, "PENDING".into()),
+            (3, "RUNNING".into()),
+            (4, "STOPPED".into())
+        ]
     );
     let cause = entries[0].record.cause.as_ref().unwrap();
-    assert_eq!((cause.operation.as_str(), cause.caller.as_str()), ("RunTask", "library"));
+    assert_eq!(
+        (cause.operation.as_str(), cause.caller.as_str()),
+        ("RunTask", "library")
+    );
     assert!(!cause.request_id.is_empty() && cause.group_commit > 0);
     let page = history::task_history(&f.store, &scope(), &arns[3], Some(entries[1].record.seq), 1).unwrap();
     assert_eq!(page.len(), 1);
@@ -140,11 +151,21 @@ fn time_travel_by_time_shows_the_task_as_it_was() {
     let arn = f.run_fargate("prod", "web", 1).tasks.remove(0).task_arn.unwrap();
     f.clock.advance(10_000);
     f.report("prod", &arn, "RUNNING").unwrap();
-    let request = DescribeTasksRequest { cluster: Some("prod".into()), tasks: vec![arn.clone()], include: vec![] };
-    let before = prost_types::Timestamp { seconds: 1_700_000_005, nanos: 0 };
+    let request = DescribeTasksRequest {
+        cluster: Some("prod".into()),
+        tasks: vec![arn.clone()],
+        include: vec![],
+    };
+    let before = prost_types::Timestamp {
+        seconds: 1_700_000_005,
+        nanos: 0,
+    };
     let then = history::describe_tasks_as_of(&f.store, &scope(), &request, AsOf::Time(before)).unwrap();
     assert_eq!(then.tasks[0].last_status.as_deref(), Some("PROVISIONING"));
-    let ancient = prost_types::Timestamp { seconds: 1_600_000_000, nanos: 0 };
+    let ancient = prost_types::Timestamp {
+        seconds: 1_600_000_000,
+        nanos: 0,
+    };
     let earlier = history::describe_tasks_as_of(&f.store, &scope(), &request, AsOf::Time(ancient)).unwrap();
     assert_eq!(earlier.failures[0].reason.as_deref(), Some("MISSING"));
 }
@@ -161,12 +182,18 @@ fn export_then_import_gives_the_same_views_and_a_clean_verify() {
     lifecycle_workload(&f, 8);
     let file = exported(&f.store);
     let summary = export::check(file.as_slice(), &|_, _| {}).unwrap();
-    assert_eq!((summary.first_seq, summary.last_seq, summary.count), (1, f.store.head_seq(), f.store.head_seq()));
+    assert_eq!(
+        (summary.first_seq, summary.last_seq, summary.count),
+        (1, f.store.head_seq(), f.store.head_seq())
+    );
     let target = tempfile::tempdir().unwrap();
     export::import(target.path(), file.as_slice(), &|_, _| {}).unwrap();
     let imported = Store::open(target.path()).unwrap();
     assert_eq!(imported.head_seq(), f.store.head_seq());
-    assert_eq!(imported.read_log(1, usize::MAX).unwrap(), f.store.read_log(1, usize::MAX).unwrap());
+    assert_eq!(
+        imported.read_log(1, usize::MAX).unwrap(),
+        f.store.read_log(1, usize::MAX).unwrap()
+    );
     assert_eq!(imported.view_entries().unwrap(), f.store.view_entries().unwrap());
     assert!(imported.verify(|_, _| {}).unwrap().is_clean());
 }
@@ -184,8 +211,15 @@ fn a_damaged_or_incomplete_export_is_refused_with_its_position() {
     assert!(err.contains("entry"), "{err}");
     // A record cut out: re-export without seq 3 by splicing entries.
     let entries = split_entries(&file);
-    let without_third: Vec<u8> = entries.iter().enumerate().filter(|(i, _)| *i != 3).flat_map(|(_, e)| e.clone()).collect();
-    let err = export::check(without_third.as_slice(), &|_, _| {}).unwrap_err().to_string();
+    let without_third: Vec<u8> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .flat_map(|(_, e)| e.clone())
+        .collect();
+    let err = export::check(without_third.as_slice(), &|_, _| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("seq 4") && err.contains("gap"), "{err}");
     // Truncated: no trailer.
     let truncated: Vec<u8> = entries[..entries.len() - 1].concat();
@@ -215,7 +249,10 @@ fn split_entries(file: &[u8]) -> Vec<Vec<u8>> {
 fn eventbridge_rendering_follows_the_ecs_task_state_change_event() {
     let f = fixture();
     let arns = lifecycle_workload(&f, 3);
-    let records = f.store.task_history(arns[2].rsplit('/').next().unwrap(), None, 10).unwrap();
+    let records = f
+        .store
+        .task_history(arns[2].rsplit('/').next().unwrap(), None, 10)
+        .unwrap();
     let rendered = eventbridge::render(&f.store, &records).unwrap();
     let last = rendered.last().unwrap().as_ref().unwrap();
     assert_eq!(last["version"], "0");
@@ -231,9 +268,20 @@ fn eventbridge_rendering_follows_the_ecs_task_state_change_event() {
     assert_eq!(detail["lastStatus"], "RUNNING");
     assert_eq!(detail["taskArn"], arns[2].as_str());
     let created = detail["createdAt"].as_str().unwrap();
-    assert!(created.len() == 24 && created.ends_with('Z') && created.contains('.'), "milliseconds: {created}");
+    assert!(
+        created.len() == 24 && created.ends_with('Z') && created.contains('.'),
+        "milliseconds: {created}"
+    );
     assert!(detail["updatedAt"].is_string());
     assert!(detail.get("tags").is_none());
     // The same change renders with the same id (consumers drop duplicates by it).
-    assert_eq!(eventbridge::render(&f.store, &records).unwrap().last().unwrap().as_ref().unwrap()["id"], last["id"]);
+    assert_eq!(
+        eventbridge::render(&f.store, &records)
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_ref()
+            .unwrap()["id"],
+        last["id"]
+    );
 }

@@ -24,8 +24,22 @@ fn crash_child_entry_point() {
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
     let store = Store::open(&dir).expect("child opens the store");
     let caller = Caller::library(scope());
-    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("crash".into()), ..Default::default() }).unwrap();
-    let known = store.describe_task_definition(&scope(), &DescribeTaskDefinitionRequest { task_definition: Some("app".into()), include: vec![] });
+    store
+        .create_cluster(
+            &caller,
+            CreateClusterRequest {
+                cluster_name: Some("crash".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let known = store.describe_task_definition(
+        &scope(),
+        &DescribeTaskDefinitionRequest {
+            task_definition: Some("app".into()),
+            include: vec![],
+        },
+    );
     if known.is_err() {
         store
             .register_task_definition(
@@ -56,7 +70,9 @@ fn crash_child_entry_point() {
         for writer in 0..WRITERS {
             let (store, caller, ack) = (&store, &caller, &ack);
             threads.spawn(move || loop {
-                let created = store.run_task(caller, fargate_run("crash", "app", 1 + (writer % 3) as i32)).unwrap();
+                let created = store
+                    .run_task(caller, fargate_run("crash", "app", 1 + (writer % 3) as i32))
+                    .unwrap();
                 for task in &created.tasks {
                     let arn = task.task_arn.clone().unwrap();
                     ack(&arn, 1);
@@ -99,13 +115,23 @@ impl Random {
 #[test]
 fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     println!("kill points seeded with {seed}");
     let mut random = Random(seed);
     let mut acknowledged: BTreeMap<String, i64> = BTreeMap::new();
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash::crash_child_entry_point", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "crash::crash_child_entry_point",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -126,21 +152,46 @@ fn acknowledged_writes_survive_sigkill() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert!(seen > 0, "round {round}: the child acknowledged nothing before it was killed");
+        assert!(
+            seen > 0,
+            "round {round}: the child acknowledged nothing before it was killed"
+        );
 
         let store = Store::open(dir.path()).unwrap();
         for (arn, version) in &acknowledged {
             let described = store
-                .describe_tasks(&scope(), &DescribeTasksRequest { cluster: Some("crash".into()), tasks: vec![arn.clone()], include: vec![] })
+                .describe_tasks(
+                    &scope(),
+                    &DescribeTasksRequest {
+                        cluster: Some("crash".into()),
+                        tasks: vec![arn.clone()],
+                        include: vec![],
+                    },
+                )
                 .unwrap();
-            let task = described.tasks.first().unwrap_or_else(|| panic!("round {round}: acknowledged task {arn} is lost"));
-            assert!(task.version.unwrap() >= *version, "round {round}: {arn} lost version {version}");
+            let task = described
+                .tasks
+                .first()
+                .unwrap_or_else(|| panic!("round {round}: acknowledged task {arn} is lost"));
+            assert!(
+                task.version.unwrap() >= *version,
+                "round {round}: {arn} lost version {version}"
+            );
             let id = arn.rsplit('/').next().unwrap();
             let history = store.task_history(id, None, usize::MAX).unwrap();
-            assert!(history.len() as i64 >= *version, "round {round}: history of {arn} is missing events");
+            assert!(
+                history.len() as i64 >= *version,
+                "round {round}: history of {arn} is missing events"
+            );
         }
         let report = store.verify(|_, _| {}).unwrap();
-        assert!(report.is_clean(), "round {round}: views disagree with the log after SIGKILL: {report:?}");
+        assert!(
+            report.is_clean(),
+            "round {round}: views disagree with the log after SIGKILL: {report:?}"
+        );
     }
-    println!("{KILLS} kills survived, {} acknowledged tasks checked", acknowledged.len());
+    println!(
+        "{KILLS} kills survived, {} acknowledged tasks checked",
+        acknowledged.len()
+    );
 }

@@ -27,9 +27,17 @@ fn varied_workload(f: &Fixture) {
         }
     }
     f.store
-        .stop_task(&f.caller, StopTaskRequest { cluster: Some("prod".into()), task: tasks[1].task_arn.clone(), reason: None })
+        .stop_task(
+            &f.caller,
+            StopTaskRequest {
+                cluster: Some("prod".into()),
+                task: tasks[1].task_arn.clone(),
+                reason: None,
+            },
+        )
         .unwrap();
-    f.report("prod", tasks[1].task_arn.as_deref().unwrap(), "STOPPED").unwrap();
+    f.report("prod", tasks[1].task_arn.as_deref().unwrap(), "STOPPED")
+        .unwrap();
     let ec2 = f
         .store
         .run_task(
@@ -43,19 +51,32 @@ fn varied_workload(f: &Fixture) {
             },
         )
         .unwrap();
-    assert_eq!(ec2.tasks.len(), 1, "one host port 8080 fits once per instance: {:?}", ec2.failures);
+    assert_eq!(
+        ec2.tasks.len(),
+        1,
+        "one host port 8080 fits once per instance: {:?}",
+        ec2.failures
+    );
     assert_eq!(ec2.failures[0].reason.as_deref(), Some("RESOURCE:PORTS"));
     f.store
         .tag_resource(
             &f.caller,
             TagResourceRequest {
                 resource_arn: tasks[0].task_arn.clone(),
-                tags: vec![Tag { key: Some("team".into()), value: Some("blue".into()) }],
+                tags: vec![Tag {
+                    key: Some("team".into()),
+                    value: Some("blue".into()),
+                }],
             },
         )
         .unwrap();
     f.store
-        .deregister_task_definition(&f.caller, DeregisterTaskDefinitionRequest { task_definition: Some("web:1".into()) })
+        .deregister_task_definition(
+            &f.caller,
+            DeregisterTaskDefinitionRequest {
+                task_definition: Some("web:1".into()),
+            },
+        )
         .unwrap();
     f.store
         .deregister_container_instance(
@@ -99,7 +120,15 @@ fn verify_reports_views_that_disagree_with_the_log() {
     let engine = Arc::new(SledEngine::open(dir.path(), &SledOptions::default()).unwrap());
     let store = Store::open_engine(engine.clone(), dir.path().into(), options(&clock)).unwrap();
     let caller = taskledger::store::Caller::library(scope());
-    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("prod".into()), ..Default::default() }).unwrap();
+    store
+        .create_cluster(
+            &caller,
+            CreateClusterRequest {
+                cluster_name: Some("prod".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     // Damage a view behind the store's back.
     let mut batch = WriteBatch::default();
     let cluster_key = taskledger::store::keys::cluster(&scope(), "prod");
@@ -153,25 +182,59 @@ fn log_and_views_never_disagree_after_a_failed_sync() {
             fail: AtomicBool::new(false),
         });
         let store = Store::open_engine(engine.clone(), dir.path().into(), options(&clock)).unwrap();
-        store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("a".into()), ..Default::default() }).unwrap();
+        store
+            .create_cluster(
+                &caller,
+                CreateClusterRequest {
+                    cluster_name: Some("a".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         engine.fail.store(true, Ordering::SeqCst);
         let err = store
-            .create_cluster(&caller, CreateClusterRequest { cluster_name: Some("b".into()), ..Default::default() })
+            .create_cluster(
+                &caller,
+                CreateClusterRequest {
+                    cluster_name: Some("b".into()),
+                    ..Default::default()
+                },
+            )
             .unwrap_err();
         assert_eq!(err.exception(), EcsException::ServerException);
         // The store now refuses writes, even once the disk recovers, until it is reopened.
         engine.fail.store(false, Ordering::SeqCst);
         let err = store
-            .create_cluster(&caller, CreateClusterRequest { cluster_name: Some("c".into()), ..Default::default() })
+            .create_cluster(
+                &caller,
+                CreateClusterRequest {
+                    cluster_name: Some("c".into()),
+                    ..Default::default()
+                },
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::WritesRefused(_)), "{err}");
         // Reads still work.
-        let described = store.describe_clusters(&caller.scope, &DescribeClustersRequest { clusters: vec!["a".into()], include: vec![] });
+        let described = store.describe_clusters(
+            &caller.scope,
+            &DescribeClustersRequest {
+                clusters: vec!["a".into()],
+                include: vec![],
+            },
+        );
         assert_eq!(described.unwrap().clusters.len(), 1);
     }
     let store = Store::open_with(dir.path(), options(&clock)).unwrap();
     assert!(store.verify(|_, _| {}).unwrap().is_clean());
-    store.create_cluster(&caller, CreateClusterRequest { cluster_name: Some("d".into()), ..Default::default() }).unwrap();
+    store
+        .create_cluster(
+            &caller,
+            CreateClusterRequest {
+                cluster_name: Some("d".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
 }
 
 #[test]
@@ -215,7 +278,11 @@ fn stopped_is_terminal_and_status_only_moves_forward() {
     let arn = f.run_fargate("prod", "web", 1).tasks.remove(0).task_arn.unwrap();
     f.report("prod", &arn, "STOPPED").unwrap();
     let stopped = f.describe("prod", &arn);
-    assert_eq!(stopped.stop_code, Some(TaskStopCode::TaskFailedToStart as i32), "never ran, so it failed to start");
+    assert_eq!(
+        stopped.stop_code,
+        Some(TaskStopCode::TaskFailedToStart as i32),
+        "never ran, so it failed to start"
+    );
     let head = f.store.head_seq();
     for status in ["PENDING", "RUNNING", "STOPPED", "DEPROVISIONING"] {
         let err = f.report("prod", &arn, status).unwrap_err();
@@ -224,7 +291,14 @@ fn stopped_is_terminal_and_status_only_moves_forward() {
     // StopTask on a stopped task succeeds and changes nothing.
     let again = f
         .store
-        .stop_task(&f.caller, StopTaskRequest { cluster: Some("prod".into()), task: Some(arn.clone()), reason: None })
+        .stop_task(
+            &f.caller,
+            StopTaskRequest {
+                cluster: Some("prod".into()),
+                task: Some(arn.clone()),
+                reason: None,
+            },
+        )
         .unwrap();
     assert_eq!(again.task.unwrap().version, stopped.version);
     assert_eq!(f.store.head_seq(), head);
@@ -261,7 +335,9 @@ fn same_client_token_with_other_parameters_is_a_conflict() {
     let first = f.store.run_task(&f.caller, request.clone()).unwrap();
     request.count = Some(2);
     let head = f.store.head_seq();
-    let StoreError::Rejected(err) = f.store.run_task(&f.caller, request).unwrap_err() else { panic!("not a rejection") };
+    let StoreError::Rejected(err) = f.store.run_task(&f.caller, request).unwrap_err() else {
+        panic!("not a rejection")
+    };
     assert_eq!(err.exception, EcsException::ConflictException);
     assert_eq!(err.resource_ids, vec![first.tasks[0].task_arn.clone().unwrap()]);
     assert_eq!(f.store.head_seq(), head);
@@ -288,8 +364,17 @@ fn rejected_commands_change_nothing() {
     let head = f.store.head_seq();
     let views = f.store.view_entries().unwrap();
     let bad: Vec<Command> = vec![
-        Command::RunTask(RunTaskRequest { cluster: Some("nope".into()), task_definition: Some("web".into()), ..Default::default() }),
-        Command::RunTask(RunTaskRequest { cluster: Some("prod".into()), task_definition: Some("web".into()), count: Some(11), ..Default::default() }),
+        Command::RunTask(RunTaskRequest {
+            cluster: Some("nope".into()),
+            task_definition: Some("web".into()),
+            ..Default::default()
+        }),
+        Command::RunTask(RunTaskRequest {
+            cluster: Some("prod".into()),
+            task_definition: Some("web".into()),
+            count: Some(11),
+            ..Default::default()
+        }),
         Command::RunTask(fargate_run("prod", "missing-family", 1)),
         Command::RunTask(RunTaskRequest {
             cluster: Some("prod".into()),
@@ -297,17 +382,43 @@ fn rejected_commands_change_nothing() {
             launch_type: Some(LaunchType::Fargate as i32),
             ..Default::default()
         }),
-        Command::StopTask(StopTaskRequest { cluster: Some("prod".into()), task: Some("not-an-id".into()), reason: None }),
-        Command::StopTask(StopTaskRequest { cluster: Some("prod".into()), task: Some("0".repeat(32)), reason: None }),
-        Command::CreateCluster(CreateClusterRequest { cluster_name: Some("bad name!".into()), ..Default::default() }),
-        Command::DeleteCluster(DeleteClusterRequest { cluster: Some("prod".into()) }),
-        Command::RegisterTaskDefinition(RegisterTaskDefinitionRequest { family: Some("x".into()), ..Default::default() }),
+        Command::StopTask(StopTaskRequest {
+            cluster: Some("prod".into()),
+            task: Some("not-an-id".into()),
+            reason: None,
+        }),
+        Command::StopTask(StopTaskRequest {
+            cluster: Some("prod".into()),
+            task: Some("0".repeat(32)),
+            reason: None,
+        }),
+        Command::CreateCluster(CreateClusterRequest {
+            cluster_name: Some("bad name!".into()),
+            ..Default::default()
+        }),
+        Command::DeleteCluster(DeleteClusterRequest {
+            cluster: Some("prod".into()),
+        }),
+        Command::RegisterTaskDefinition(RegisterTaskDefinitionRequest {
+            family: Some("x".into()),
+            ..Default::default()
+        }),
         Command::TagResource(TagResourceRequest {
             resource_arn: Some(scope().cluster_arn("prod")),
-            tags: vec![Tag { key: Some("aws:reserved".into()), value: None }],
+            tags: vec![Tag {
+                key: Some("aws:reserved".into()),
+                value: None,
+            }],
         }),
-        Command::UntagResource(UntagResourceRequest { resource_arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/ghost".into()), tag_keys: vec!["a".into()] }),
-        Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest { cluster: Some("prod".into()), task: None, ..Default::default() }),
+        Command::UntagResource(UntagResourceRequest {
+            resource_arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/ghost".into()),
+            tag_keys: vec!["a".into()],
+        }),
+        Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
+            cluster: Some("prod".into()),
+            task: None,
+            ..Default::default()
+        }),
     ];
     for command in bad {
         let name = format!("{command:?}");
@@ -325,11 +436,16 @@ fn a_store_newer_than_the_binary_is_refused() {
     {
         let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
         let mut batch = WriteBatch::default();
-        batch.put(taskledger::store::keys::META_SCHEMA_VERSION.to_vec(), 99u32.to_be_bytes().to_vec());
+        batch.put(
+            taskledger::store::keys::META_SCHEMA_VERSION.to_vec(),
+            99u32.to_be_bytes().to_vec(),
+        );
         engine.apply(batch).unwrap();
         engine.sync().unwrap();
     }
-    let Err(err) = Store::open(dir.path()) else { panic!("a newer store must be refused") };
+    let Err(err) = Store::open(dir.path()) else {
+        panic!("a newer store must be refused")
+    };
     assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
 }

@@ -12,21 +12,38 @@ fn fargate_lifecycle_versions_match_what_real_fargate_reports() {
     f.fargate_definition("web");
     let task = f.run_fargate("prod", "web", 1).tasks.remove(0);
     let arn = task.task_arn.clone().unwrap();
-    assert_eq!((task.version, task.last_status.as_deref()), (Some(1), Some("PROVISIONING")));
+    assert_eq!(
+        (task.version, task.last_status.as_deref()),
+        (Some(1), Some("PROVISIONING"))
+    );
     f.report("prod", &arn, "PENDING").unwrap();
     assert_eq!(f.describe("prod", &arn).version, Some(2));
     f.report("prod", &arn, "RUNNING").unwrap();
     let running = f.describe("prod", &arn);
-    assert_eq!((running.version, running.last_status.as_deref()), (Some(3), Some("RUNNING")));
+    assert_eq!(
+        (running.version, running.last_status.as_deref()),
+        (Some(3), Some("RUNNING"))
+    );
     assert!(running.started_at.is_some());
     let stopped = f
         .store
-        .stop_task(&f.caller, StopTaskRequest { cluster: Some("prod".into()), task: Some(arn.clone()), reason: Some("done".into()) })
+        .stop_task(
+            &f.caller,
+            StopTaskRequest {
+                cluster: Some("prod".into()),
+                task: Some(arn.clone()),
+                reason: Some("done".into()),
+            },
+        )
         .unwrap()
         .task
         .unwrap();
     assert_eq!(
-        (stopped.version, stopped.last_status.as_deref(), stopped.desired_status.as_deref()),
+        (
+            stopped.version,
+            stopped.last_status.as_deref(),
+            stopped.desired_status.as_deref()
+        ),
         (Some(4), Some("RUNNING"), Some("STOPPED"))
     );
     assert_eq!(stopped.stop_code, Some(TaskStopCode::UserInitiated as i32));

@@ -13,26 +13,66 @@ use taskledger::store::{views, Caller, ManualClock, Store, StoreOptions};
 
 use crate::support::scope;
 
-const SEED: u128 = 0x5eed_0f_7a51_1ed9e7;
+const SEED: u128 = 0x5eed_0f7a_511e_d9e7;
 const CLUSTERS: [&str; 2] = ["alpha", "beta"];
 const FAMILIES: [&str; 2] = ["web", "job"];
-const STATUSES: [&str; 9] =
-    ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED", "BOGUS"];
+const STATUSES: [&str; 9] = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+    "BOGUS",
+];
 
 #[derive(Debug, Clone)]
 enum Op {
     CreateCluster(usize),
     DeleteCluster(usize),
     RegisterFargate(usize),
-    RegisterEc2 { family: usize, cpu: i32, port: Option<i32> },
-    Deregister { family: usize, revision: u32 },
+    RegisterEc2 {
+        family: usize,
+        cpu: i32,
+        port: Option<i32>,
+    },
+    Deregister {
+        family: usize,
+        revision: u32,
+    },
     RegisterInstance(usize),
-    DeregisterInstance { cluster: usize, instance: usize, force: bool },
-    Run { cluster: usize, family: usize, count: i32, fargate: bool, token: Option<u8> },
-    Stop { cluster: usize, task: usize },
-    Report { cluster: usize, task: usize, status: usize, exit_code: Option<i32> },
-    Tag { task: usize, key: u8 },
-    Untag { task: usize, key: u8 },
+    DeregisterInstance {
+        cluster: usize,
+        instance: usize,
+        force: bool,
+    },
+    Run {
+        cluster: usize,
+        family: usize,
+        count: i32,
+        fargate: bool,
+        token: Option<u8>,
+    },
+    Stop {
+        cluster: usize,
+        task: usize,
+    },
+    Report {
+        cluster: usize,
+        task: usize,
+        status: usize,
+        exit_code: Option<i32>,
+    },
+    Tag {
+        task: usize,
+        key: u8,
+    },
+    Untag {
+        task: usize,
+        key: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -67,10 +107,13 @@ fn command(op: &Op, tasks: &[String], instances: &BTreeMap<usize, Vec<String>>) 
         _ => format!("{i:032x}"),
     };
     match op.clone() {
-        Op::CreateCluster(c) => {
-            Command::CreateCluster(CreateClusterRequest { cluster_name: Some(CLUSTERS[c].into()), ..Default::default() })
-        }
-        Op::DeleteCluster(c) => Command::DeleteCluster(DeleteClusterRequest { cluster: Some(CLUSTERS[c].into()) }),
+        Op::CreateCluster(c) => Command::CreateCluster(CreateClusterRequest {
+            cluster_name: Some(CLUSTERS[c].into()),
+            ..Default::default()
+        }),
+        Op::DeleteCluster(c) => Command::DeleteCluster(DeleteClusterRequest {
+            cluster: Some(CLUSTERS[c].into()),
+        }),
         Op::RegisterFargate(f) => Command::RegisterTaskDefinition(RegisterTaskDefinitionRequest {
             family: Some(FAMILIES[f].into()),
             network_mode: Some(NetworkMode::Awsvpc as i32),
@@ -92,7 +135,13 @@ fn command(op: &Op, tasks: &[String], instances: &BTreeMap<usize, Vec<String>>) 
                 cpu: Some(cpu),
                 memory: Some(128),
                 port_mappings: port
-                    .map(|p| vec![PortMapping { container_port: Some(80), host_port: Some(p), ..Default::default() }])
+                    .map(|p| {
+                        vec![PortMapping {
+                            container_port: Some(80),
+                            host_port: Some(p),
+                            ..Default::default()
+                        }]
+                    })
                     .unwrap_or_default(),
                 ..Default::default()
             }],
@@ -105,22 +154,37 @@ fn command(op: &Op, tasks: &[String], instances: &BTreeMap<usize, Vec<String>>) 
             cluster: Some(CLUSTERS[c].into()),
             ..Default::default()
         }),
-        Op::DeregisterInstance { cluster, instance, force } => {
-            Command::DeregisterContainerInstance(DeregisterContainerInstanceRequest {
-                cluster: Some(CLUSTERS[cluster].into()),
-                container_instance: Some(
-                    instances.get(&cluster).and_then(|v| v.get(instance)).cloned().unwrap_or_else(|| "f".repeat(32)),
-                ),
-                force: Some(force),
-            })
-        }
-        Op::Run { cluster, family, count, fargate, token } => Command::RunTask(RunTaskRequest {
+        Op::DeregisterInstance {
+            cluster,
+            instance,
+            force,
+        } => Command::DeregisterContainerInstance(DeregisterContainerInstanceRequest {
+            cluster: Some(CLUSTERS[cluster].into()),
+            container_instance: Some(
+                instances
+                    .get(&cluster)
+                    .and_then(|v| v.get(instance))
+                    .cloned()
+                    .unwrap_or_else(|| "f".repeat(32)),
+            ),
+            force: Some(force),
+        }),
+        Op::Run {
+            cluster,
+            family,
+            count,
+            fargate,
+            token,
+        } => Command::RunTask(RunTaskRequest {
             cluster: Some(CLUSTERS[cluster].into()),
             task_definition: Some(FAMILIES[family].into()),
             count: Some(count),
             launch_type: Some(if fargate { LaunchType::Fargate } else { LaunchType::Ec2 } as i32),
             network_configuration: fargate.then(|| NetworkConfiguration {
-                awsvpc_configuration: Some(AwsVpcConfiguration { subnets: vec!["subnet-1".into()], ..Default::default() }),
+                awsvpc_configuration: Some(AwsVpcConfiguration {
+                    subnets: vec!["subnet-1".into()],
+                    ..Default::default()
+                }),
             }),
             client_token: token.map(|t| format!("token-{t}")),
             ..Default::default()
@@ -130,23 +194,43 @@ fn command(op: &Op, tasks: &[String], instances: &BTreeMap<usize, Vec<String>>) 
             task: Some(task(t)),
             reason: Some("because".into()),
         }),
-        Op::Report { cluster, task: t, status, exit_code } => {
-            Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
-                cluster: Some(CLUSTERS[cluster].into()),
-                task: Some(task(t)),
-                status: Some(STATUSES[status].into()),
-                containers: exit_code
-                    .map(|code| vec![ContainerStateChange { container_name: Some("app".into()), exit_code: Some(code), ..Default::default() }])
-                    .unwrap_or_default(),
-                ..Default::default()
-            })
-        }
+        Op::Report {
+            cluster,
+            task: t,
+            status,
+            exit_code,
+        } => Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
+            cluster: Some(CLUSTERS[cluster].into()),
+            task: Some(task(t)),
+            status: Some(STATUSES[status].into()),
+            containers: exit_code
+                .map(|code| {
+                    vec![ContainerStateChange {
+                        container_name: Some("app".into()),
+                        exit_code: Some(code),
+                        ..Default::default()
+                    }]
+                })
+                .unwrap_or_default(),
+            ..Default::default()
+        }),
         Op::Tag { task: t, key } => Command::TagResource(TagResourceRequest {
-            resource_arn: Some(if t < 11 && !tasks.is_empty() { task(t) } else { scope().task_arn("alpha", &"e".repeat(32)) }),
-            tags: vec![Tag { key: Some(format!("k{key}")), value: Some("v".into()) }],
+            resource_arn: Some(if t < 11 && !tasks.is_empty() {
+                task(t)
+            } else {
+                scope().task_arn("alpha", &"e".repeat(32))
+            }),
+            tags: vec![Tag {
+                key: Some(format!("k{key}")),
+                value: Some("v".into()),
+            }],
         }),
         Op::Untag { task: t, key } => Command::UntagResource(UntagResourceRequest {
-            resource_arn: Some(if t < 11 && !tasks.is_empty() { task(t) } else { scope().task_arn("alpha", &"e".repeat(32)) }),
+            resource_arn: Some(if t < 11 && !tasks.is_empty() {
+                task(t)
+            } else {
+                scope().task_arn("alpha", &"e".repeat(32))
+            }),
             tag_keys: vec![format!("k{key}")],
         }),
     }

@@ -18,27 +18,52 @@ pub fn scope() -> Scope {
 }
 
 pub fn options(clock: &ManualClock) -> StoreOptions {
-    StoreOptions { clock: std::sync::Arc::new(clock.clone()), ..StoreOptions::default() }
+    StoreOptions {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..StoreOptions::default()
+    }
 }
 
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
     let store = Store::open_with(dir.path(), options(&clock)).unwrap();
-    Fixture { store, clock, caller: Caller::library(scope()), dir }
+    Fixture {
+        store,
+        clock,
+        caller: Caller::library(scope()),
+        dir,
+    }
 }
 
 impl Fixture {
     pub fn reopen(self) -> Fixture {
-        let Fixture { store, clock, caller, dir } = self;
+        let Fixture {
+            store,
+            clock,
+            caller,
+            dir,
+        } = self;
         drop(store);
         let store = Store::open_with(dir.path(), options(&clock)).unwrap();
-        Fixture { store, clock, caller, dir }
+        Fixture {
+            store,
+            clock,
+            caller,
+            dir,
+        }
     }
 
     pub fn cluster(&self, name: &str) -> Cluster {
-        let request = CreateClusterRequest { cluster_name: Some(name.into()), ..Default::default() };
-        self.store.create_cluster(&self.caller, request).unwrap().cluster.unwrap()
+        let request = CreateClusterRequest {
+            cluster_name: Some(name.into()),
+            ..Default::default()
+        };
+        self.store
+            .create_cluster(&self.caller, request)
+            .unwrap()
+            .cluster
+            .unwrap()
     }
 
     pub fn fargate_definition(&self, family: &str) -> TaskDefinition {
@@ -56,7 +81,11 @@ impl Fixture {
             }],
             ..Default::default()
         };
-        self.store.register_task_definition(&self.caller, request).unwrap().task_definition.unwrap()
+        self.store
+            .register_task_definition(&self.caller, request)
+            .unwrap()
+            .task_definition
+            .unwrap()
     }
 
     pub fn ec2_definition(&self, family: &str, cpu: i32, memory: i32, host_port: Option<i32>) -> TaskDefinition {
@@ -68,25 +97,49 @@ impl Fixture {
                 cpu: Some(cpu),
                 memory: Some(memory),
                 port_mappings: host_port
-                    .map(|p| vec![PortMapping { container_port: Some(80), host_port: Some(p), ..Default::default() }])
+                    .map(|p| {
+                        vec![PortMapping {
+                            container_port: Some(80),
+                            host_port: Some(p),
+                            ..Default::default()
+                        }]
+                    })
                     .unwrap_or_default(),
                 ..Default::default()
             }],
             ..Default::default()
         };
-        self.store.register_task_definition(&self.caller, request).unwrap().task_definition.unwrap()
+        self.store
+            .register_task_definition(&self.caller, request)
+            .unwrap()
+            .task_definition
+            .unwrap()
     }
 
     pub fn instance(&self, cluster: &str) -> ContainerInstance {
-        let request = RegisterContainerInstanceRequest { cluster: Some(cluster.into()), ..Default::default() };
-        self.store.register_container_instance(&self.caller, request).unwrap().container_instance.unwrap()
+        let request = RegisterContainerInstanceRequest {
+            cluster: Some(cluster.into()),
+            ..Default::default()
+        };
+        self.store
+            .register_container_instance(&self.caller, request)
+            .unwrap()
+            .container_instance
+            .unwrap()
     }
 
     pub fn run_fargate(&self, cluster: &str, family: &str, count: i32) -> RunTaskResponse {
-        self.store.run_task(&self.caller, fargate_run(cluster, family, count)).unwrap()
+        self.store
+            .run_task(&self.caller, fargate_run(cluster, family, count))
+            .unwrap()
     }
 
-    pub fn report(&self, cluster: &str, task_arn: &str, status: &str) -> taskledger::store::StoreResult<SubmitTaskStateChangeResponse> {
+    pub fn report(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        status: &str,
+    ) -> taskledger::store::StoreResult<SubmitTaskStateChangeResponse> {
         self.store.submit_task_state_change(
             &self.caller,
             SubmitTaskStateChangeRequest {
@@ -103,7 +156,11 @@ impl Fixture {
             .store
             .describe_tasks(
                 &self.caller.scope,
-                &DescribeTasksRequest { cluster: Some(cluster.into()), tasks: vec![task_arn.into()], include: vec![] },
+                &DescribeTasksRequest {
+                    cluster: Some(cluster.into()),
+                    tasks: vec![task_arn.into()],
+                    include: vec![],
+                },
             )
             .unwrap();
         assert!(response.failures.is_empty(), "{:?}", response.failures);
@@ -123,7 +180,10 @@ pub fn fargate_run(cluster: &str, family: &str, count: i32) -> RunTaskRequest {
         count: Some(count),
         launch_type: Some(LaunchType::Fargate as i32),
         network_configuration: Some(NetworkConfiguration {
-            awsvpc_configuration: Some(AwsVpcConfiguration { subnets: vec!["subnet-1".into()], ..Default::default() }),
+            awsvpc_configuration: Some(AwsVpcConfiguration {
+                subnets: vec!["subnet-1".into()],
+                ..Default::default()
+            }),
         }),
         ..Default::default()
     }

@@ -6,8 +6,8 @@ use super::{active_cluster, missing, resolve_task_definition, task_in_cluster, T
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult, EcsException};
 use crate::domain::ids::{
-    parse_container_instance_ref, parse_resource_arn, parse_task_definition_ref, printable,
-    validate_name, ResourceArn, Scope, TaskDefinitionRef,
+    parse_container_instance_ref, parse_resource_arn, parse_task_definition_ref, printable, validate_name, ResourceArn,
+    Scope, TaskDefinitionRef,
 };
 use crate::domain::limits::{
     ATTRIBUTE_NAME_MAX, ATTRIBUTE_VALUE_MAX, CAPACITY_PROVIDER_STRATEGY_MAX, CLUSTERS_MAX, REVISIONS_PER_FAMILY_MAX,
@@ -38,7 +38,10 @@ pub(super) fn create_cluster(
     tags::validate_tags("tags", &request.tags)?;
     for (i, setting) in request.settings.iter().enumerate() {
         if setting.name.is_none() {
-            return Err(missing(&format!("settings[{i}].name"), "name the setting (containerInsights)."));
+            return Err(missing(
+                &format!("settings[{i}].name"),
+                "name the setting (containerInsights).",
+            ));
         }
         match setting.value.as_deref() {
             Some("enhanced" | "enabled" | "disabled") => {}
@@ -64,26 +67,38 @@ pub(super) fn create_cluster(
             ));
         }
     }
-    validate_strategy("defaultCapacityProviderStrategy", &request.default_capacity_provider_strategy)?;
+    validate_strategy(
+        "defaultCapacityProviderStrategy",
+        &request.default_capacity_provider_strategy,
+    )?;
     for (i, item) in request.default_capacity_provider_strategy.iter().enumerate() {
         let provider = item.capacity_provider.as_deref().unwrap_or_default();
         if !request.capacity_providers.iter().any(|p| p == provider) {
             return Err(DomainError::invalid_parameter(
                 format!("defaultCapacityProviderStrategy[{i}].capacityProvider"),
-                format!("Capacity provider '{}' must also be listed in capacityProviders.", printable(provider)),
+                format!(
+                    "Capacity provider '{}' must also be listed in capacityProviders.",
+                    printable(provider)
+                ),
             ));
         }
     }
     if let Some(existing) = state.cluster(scope, &name)? {
         if cluster_is_active(&existing) {
             let cluster = existing.cluster.unwrap_or_default();
-            return Ok(Decision { events: vec![], reply: Reply::CreateCluster(CreateClusterResponse { cluster: Some(cluster) }) });
+            return Ok(Decision {
+                events: vec![],
+                reply: Reply::CreateCluster(CreateClusterResponse { cluster: Some(cluster) }),
+            });
         }
     }
     if state.active_cluster_count(scope)? >= CLUSTERS_MAX {
         return Err(DomainError::new(
             EcsException::LimitExceededException,
-            format!("This account already has {CLUSTERS_MAX} clusters in {}; delete one first.", scope.region()),
+            format!(
+                "This account already has {CLUSTERS_MAX} clusters in {}; delete one first.",
+                scope.region()
+            ),
         ));
     }
     let settings = if request.settings.is_empty() {
@@ -110,11 +125,15 @@ pub(super) fn create_cluster(
         service_connect_defaults: request
             .service_connect_defaults
             .as_ref()
-            .map(|d| ClusterServiceConnectDefaults { namespace: d.namespace.clone() }),
+            .map(|d| ClusterServiceConnectDefaults {
+                namespace: d.namespace.clone(),
+            }),
         ..Default::default()
     };
     Ok(Decision {
-        events: vec![event(Kind::ClusterCreated(ClusterCreated { cluster: Some(cluster.clone()) }))],
+        events: vec![event(Kind::ClusterCreated(ClusterCreated {
+            cluster: Some(cluster.clone()),
+        }))],
         reply: Reply::CreateCluster(CreateClusterResponse { cluster: Some(cluster) }),
     })
 }
@@ -131,18 +150,30 @@ pub(crate) fn validate_strategy(field: &str, strategy: &[CapacityProviderStrateg
     for (i, item) in strategy.iter().enumerate() {
         let at = format!("{field}[{i}]");
         if item.capacity_provider.as_deref().unwrap_or("").is_empty() {
-            return Err(missing(&format!("{at}.capacityProvider"), "name the capacity provider."));
+            return Err(missing(
+                &format!("{at}.capacityProvider"),
+                "name the capacity provider.",
+            ));
         }
         if !(0..=1000).contains(&item.weight.unwrap_or(0)) {
-            return Err(DomainError::invalid_parameter(format!("{at}.weight"), "weight must be between 0 and 1000."));
+            return Err(DomainError::invalid_parameter(
+                format!("{at}.weight"),
+                "weight must be between 0 and 1000.",
+            ));
         }
         if !(0..=100_000).contains(&item.base.unwrap_or(0)) {
-            return Err(DomainError::invalid_parameter(format!("{at}.base"), "base must be between 0 and 100000."));
+            return Err(DomainError::invalid_parameter(
+                format!("{at}.base"),
+                "base must be between 0 and 100000.",
+            ));
         }
         if item.base.unwrap_or(0) > 0 {
             with_base += 1;
         }
-        if strategy[..i].iter().any(|o| o.capacity_provider == item.capacity_provider) {
+        if strategy[..i]
+            .iter()
+            .any(|o| o.capacity_provider == item.capacity_provider)
+        {
             return Err(DomainError::invalid_parameter(
                 format!("{at}.capacityProvider"),
                 "Each capacity provider may appear once in a strategy.",
@@ -150,7 +181,10 @@ pub(crate) fn validate_strategy(field: &str, strategy: &[CapacityProviderStrateg
         }
     }
     if with_base > 1 {
-        return Err(DomainError::invalid_parameter(field, "Only one capacity provider in a strategy can have a base."));
+        return Err(DomainError::invalid_parameter(
+            field,
+            "Only one capacity provider in a strategy can have a base.",
+        ));
     }
     if !strategy.is_empty() && strategy.iter().all(|i| i.weight.unwrap_or(0) == 0) {
         return Err(DomainError::invalid_parameter(
@@ -166,7 +200,10 @@ pub(super) fn delete_cluster(
     ctx: &CommandContext,
     request: &DeleteClusterRequest,
 ) -> DomainResult<Decision> {
-    let input = request.cluster.as_deref().ok_or_else(|| missing("cluster", "name the cluster to delete."))?;
+    let input = request
+        .cluster
+        .as_deref()
+        .ok_or_else(|| missing("cluster", "name the cluster to delete."))?;
     let (name, record) = active_cluster(state, &ctx.scope, Some(input))?;
     let mut cluster = record.cluster.unwrap_or_default();
     if cluster.registered_container_instances_count.unwrap_or(0) > 0 {
@@ -214,7 +251,11 @@ pub(super) fn register_task_definition(
     definition.revision = Some(revision as i32);
     definition.status = Some(TaskDefinitionStatus::Active as i32);
     definition.registered_at = Some(ctx.now);
-    definition.registered_by = Some(format!("arn:{}:iam::{}:root", ctx.scope.partition(), ctx.scope.account()));
+    definition.registered_by = Some(format!(
+        "arn:{}:iam::{}:root",
+        ctx.scope.partition(),
+        ctx.scope.account()
+    ));
     let size = crate::ecs_json::json_len(&definition);
     if size > TASK_DEFINITION_BYTES_MAX {
         return Err(DomainError::client(format!(
@@ -226,7 +267,10 @@ pub(super) fn register_task_definition(
             task_definition: Some(definition.clone()),
             tags: tags.clone(),
         }))],
-        reply: Reply::RegisterTaskDefinition(RegisterTaskDefinitionResponse { task_definition: Some(definition), tags }),
+        reply: Reply::RegisterTaskDefinition(RegisterTaskDefinitionResponse {
+            task_definition: Some(definition),
+            tags,
+        }),
     })
 }
 
@@ -250,7 +294,9 @@ pub(super) fn deregister_task_definition(
     if definition.status == Some(TaskDefinitionStatus::Inactive as i32) {
         return Ok(Decision {
             events: vec![],
-            reply: Reply::DeregisterTaskDefinition(DeregisterTaskDefinitionResponse { task_definition: Some(definition) }),
+            reply: Reply::DeregisterTaskDefinition(DeregisterTaskDefinitionResponse {
+                task_definition: Some(definition),
+            }),
         });
     }
     let arn = definition.task_definition_arn.clone().unwrap_or_default();
@@ -261,7 +307,9 @@ pub(super) fn deregister_task_definition(
             task_definition_arn: arn,
             deregistered_at: Some(ctx.now),
         }))],
-        reply: Reply::DeregisterTaskDefinition(DeregisterTaskDefinitionResponse { task_definition: Some(definition) }),
+        reply: Reply::DeregisterTaskDefinition(DeregisterTaskDefinitionResponse {
+            task_definition: Some(definition),
+        }),
     })
 }
 
@@ -289,13 +337,20 @@ pub(super) fn register_container_instance(
     ] {
         if let Some(value) = value {
             if !attributes.iter().any(|a| a.name.as_deref() == Some(name)) {
-                attributes.push(Attribute { name: Some(name.to_string()), value: Some(value), ..Default::default() });
+                attributes.push(Attribute {
+                    name: Some(name.to_string()),
+                    value: Some(value),
+                    ..Default::default()
+                });
             }
         }
     }
     for (i, device) in request.platform_devices.iter().enumerate() {
         if device.id.as_deref().unwrap_or("").is_empty() || device.r#type.is_none() {
-            return Err(missing(&format!("platformDevices[{i}]"), "every platform device needs an id and a type."));
+            return Err(missing(
+                &format!("platformDevices[{i}]"),
+                "every platform device needs an id and a type.",
+            ));
         }
     }
 
@@ -315,7 +370,13 @@ pub(super) fn register_container_instance(
                 })?;
             let old = record.container_instance.unwrap_or_default();
             let remaining = carry_usage(&old, &total);
-            (reference.id, old.version.unwrap_or(0) + 1, remaining, old.registered_at, old.tags)
+            (
+                reference.id,
+                old.version.unwrap_or(0) + 1,
+                remaining,
+                old.registered_at,
+                old.tags,
+            )
         }
         None => (ctx.seed.resource_id(0), 1, total.clone(), Some(ctx.now), Vec::new()),
     };
@@ -333,14 +394,20 @@ pub(super) fn register_container_instance(
         pending_tasks_count: Some(previous.as_ref().and_then(|p| p.pending_tasks_count).unwrap_or(0)),
         attributes,
         registered_at,
-        tags: if request.tags.is_empty() { previous_tags } else { request.tags.clone() },
+        tags: if request.tags.is_empty() {
+            previous_tags
+        } else {
+            request.tags.clone()
+        },
         ..Default::default()
     };
     Ok(Decision {
         events: vec![event(Kind::ContainerInstanceRegistered(ContainerInstanceRegistered {
             container_instance: Some(instance.clone()),
         }))],
-        reply: Reply::RegisterContainerInstance(RegisterContainerInstanceResponse { container_instance: Some(instance) }),
+        reply: Reply::RegisterContainerInstance(RegisterContainerInstanceResponse {
+            container_instance: Some(instance),
+        }),
     })
 }
 
@@ -377,17 +444,33 @@ fn validate_resources(resources: &[Resource]) -> DomainResult<()> {
         let at = format!("totalResources[{i}]");
         let name = resource.name.as_deref().unwrap_or("");
         if name.is_empty() || name.len() > 255 {
-            return Err(missing(&format!("{at}.name"), "every resource needs a name such as CPU or MEMORY."));
+            return Err(missing(
+                &format!("{at}.name"),
+                "every resource needs a name such as CPU or MEMORY.",
+            ));
         }
         if resources[..i].iter().any(|r| r.name.as_deref() == Some(name)) {
-            return Err(DomainError::invalid_parameter(format!("{at}.name"), format!("Resource '{}' is listed twice.", printable(name))));
+            return Err(DomainError::invalid_parameter(
+                format!("{at}.name"),
+                format!("Resource '{}' is listed twice.", printable(name)),
+            ));
         }
-        let kind = resource.r#type.as_deref().unwrap_or(if resource.string_set_value.is_empty() { "INTEGER" } else { "STRINGSET" });
+        let kind = resource
+            .r#type
+            .as_deref()
+            .unwrap_or(if resource.string_set_value.is_empty() {
+                "INTEGER"
+            } else {
+                "STRINGSET"
+            });
         let negative = resource.integer_value.is_some_and(|v| v < 0)
             || resource.long_value.is_some_and(|v| v < 0)
             || resource.double_value.is_some_and(|v| !v.is_finite() || v < 0.0);
         if negative {
-            return Err(DomainError::invalid_parameter(format!("{at}"), format!("Resource '{}' cannot be negative.", printable(name))));
+            return Err(DomainError::invalid_parameter(
+                at.to_string(),
+                format!("Resource '{}' cannot be negative.", printable(name)),
+            ));
         }
         match kind {
             "INTEGER" | "LONG" | "DOUBLE" => {}
@@ -404,12 +487,18 @@ fn validate_resources(resources: &[Resource]) -> DomainResult<()> {
             other => {
                 return Err(DomainError::invalid_parameter(
                     format!("{at}.type"),
-                    format!("Resource type '{}' is invalid; use INTEGER, LONG, DOUBLE or STRINGSET.", printable(other)),
+                    format!(
+                        "Resource type '{}' is invalid; use INTEGER, LONG, DOUBLE or STRINGSET.",
+                        printable(other)
+                    ),
                 ))
             }
         }
         if matches!(name, CPU | MEMORY) && kind == "STRINGSET" {
-            return Err(DomainError::invalid_parameter(format!("{at}.type"), format!("{name} must be a number.")));
+            return Err(DomainError::invalid_parameter(
+                format!("{at}.type"),
+                format!("{name} must be a number."),
+            ));
         }
     }
     Ok(())
@@ -437,7 +526,9 @@ pub(crate) fn validate_attributes(attributes: &[Attribute]) -> DomainResult<Vec<
                 && value.len() <= ATTRIBUTE_VALUE_MAX
                 && !value.starts_with(' ')
                 && !value.ends_with(' ')
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@/\\: ".contains(c));
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@/\\: ".contains(c));
             if !ok {
                 return Err(DomainError::invalid_parameter(
                     format!("{at}.value"),
@@ -452,7 +543,12 @@ pub(crate) fn validate_attributes(attributes: &[Attribute]) -> DomainResult<Vec<
     }
     Ok(attributes
         .iter()
-        .map(|a| Attribute { name: a.name.clone(), value: a.value.clone(), target_type: None, target_id: None })
+        .map(|a| Attribute {
+            name: a.name.clone(),
+            value: a.value.clone(),
+            target_type: None,
+            target_id: None,
+        })
         .collect())
 }
 
@@ -466,12 +562,25 @@ struct Identity {
 /// Reads the EC2 instance identity document (JSON) an agent sends.
 fn identity_document(document: Option<&str>) -> DomainResult<Identity> {
     let Some(text) = document else {
-        return Ok(Identity { instance_id: None, availability_zone: None, instance_type: None, image_id: None });
+        return Ok(Identity {
+            instance_id: None,
+            availability_zone: None,
+            instance_type: None,
+            image_id: None,
+        });
     };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        DomainError::invalid_parameter("instanceIdentityDocument", format!("The instance identity document is not JSON: {e}."))
+        DomainError::invalid_parameter(
+            "instanceIdentityDocument",
+            format!("The instance identity document is not JSON: {e}."),
+        )
     })?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(|s| s.chars().take(255).collect::<String>());
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(|s| s.chars().take(255).collect::<String>())
+    };
     Ok(Identity {
         instance_id: field("instanceId"),
         availability_zone: field("availabilityZone"),
@@ -514,19 +623,29 @@ pub(super) fn deregister_container_instance(
     let expected = scope.container_instance_arn(&cluster, &reference.id);
     let record = state
         .container_instance(&reference.id)?
-        .filter(|r| r.container_instance.as_ref().and_then(|c| c.container_instance_arn.as_deref()) == Some(expected.as_str()))
+        .filter(|r| {
+            r.container_instance
+                .as_ref()
+                .and_then(|c| c.container_instance_arn.as_deref())
+                == Some(expected.as_str())
+        })
         .filter(|_| reference.cluster.as_deref().is_none_or(|c| c == cluster))
         .ok_or_else(|| {
             DomainError::invalid_parameter(
                 "containerInstance",
-                format!("Container instance '{}' was not found in cluster '{cluster}'.", printable(input)),
+                format!(
+                    "Container instance '{}' was not found in cluster '{cluster}'.",
+                    printable(input)
+                ),
             )
         })?;
     let mut instance = record.container_instance.clone().unwrap_or_default();
     if instance.status.as_deref() == Some("INACTIVE") {
         return Ok(Decision {
             events: vec![],
-            reply: Reply::DeregisterContainerInstance(DeregisterContainerInstanceResponse { container_instance: Some(instance) }),
+            reply: Reply::DeregisterContainerInstance(DeregisterContainerInstanceResponse {
+                container_instance: Some(instance),
+            }),
         });
     }
     let task_ids = state.unstopped_task_ids_on_instance(&reference.id)?;
@@ -542,7 +661,9 @@ pub(super) fn deregister_container_instance(
     }
     let mut events = Vec::new();
     for task_id in task_ids {
-        let Some(task) = state.task(&task_id)?.and_then(|r| r.task) else { continue };
+        let Some(task) = state.task(&task_id)?.and_then(|r| r.task) else {
+            continue;
+        };
         if task.desired_status.as_deref() == Some("STOPPED") {
             continue;
         }
@@ -550,7 +671,10 @@ pub(super) fn deregister_container_instance(
             task_arn: task.task_arn.clone().unwrap_or_default(),
             version: task.version.unwrap_or(0) + 1,
             desired_status: Some("STOPPED".to_string()),
-            stop_code: task.stop_code.is_none().then_some(TaskStopCode::TerminationNotice as i32),
+            stop_code: task
+                .stop_code
+                .is_none()
+                .then_some(TaskStopCode::TerminationNotice as i32),
             stopped_reason: task
                 .stopped_reason
                 .is_none()
@@ -558,14 +682,18 @@ pub(super) fn deregister_container_instance(
             ..Default::default()
         })));
     }
-    events.push(event(Kind::ContainerInstanceDeregistered(ContainerInstanceDeregistered {
-        container_instance_arn: expected,
-    })));
+    events.push(event(Kind::ContainerInstanceDeregistered(
+        ContainerInstanceDeregistered {
+            container_instance_arn: expected,
+        },
+    )));
     instance.status = Some("INACTIVE".to_string());
     instance.version = Some(instance.version.unwrap_or(0) + 1);
     Ok(Decision {
         events,
-        reply: Reply::DeregisterContainerInstance(DeregisterContainerInstanceResponse { container_instance: Some(instance) }),
+        reply: Reply::DeregisterContainerInstance(DeregisterContainerInstanceResponse {
+            container_instance: Some(instance),
+        }),
     })
 }
 
@@ -605,7 +733,10 @@ pub(crate) fn tags_of(state: &impl StateView, scope: &Scope, arn: Option<&str>) 
     let arn = arn.ok_or_else(|| missing("resourceArn", "name the resource by its ARN."))?;
     current_tags(state, scope, arn).map_err(|e| {
         if e.exception == EcsException::ResourceNotFoundException {
-            DomainError { exception: EcsException::InvalidParameterException, ..e }
+            DomainError {
+                exception: EcsException::InvalidParameterException,
+                ..e
+            }
         } else {
             e
         }
@@ -617,7 +748,10 @@ pub(super) fn tag_resource(
     ctx: &CommandContext,
     request: &TagResourceRequest,
 ) -> DomainResult<Decision> {
-    let arn = request.resource_arn.as_deref().ok_or_else(|| missing("resourceArn", "name the resource by its ARN."))?;
+    let arn = request
+        .resource_arn
+        .as_deref()
+        .ok_or_else(|| missing("resourceArn", "name the resource by its ARN."))?;
     if request.tags.is_empty() {
         return Err(missing("tags", "give at least one tag."));
     }
@@ -633,7 +767,10 @@ pub(super) fn tag_resource(
             removed_keys: vec![],
         }))]
     };
-    Ok(Decision { events, reply: Reply::TagResource(TagResourceResponse {}) })
+    Ok(Decision {
+        events,
+        reply: Reply::TagResource(TagResourceResponse {}),
+    })
 }
 
 pub(super) fn untag_resource(
@@ -641,7 +778,10 @@ pub(super) fn untag_resource(
     ctx: &CommandContext,
     request: &UntagResourceRequest,
 ) -> DomainResult<Decision> {
-    let arn = request.resource_arn.as_deref().ok_or_else(|| missing("resourceArn", "name the resource by its ARN."))?;
+    let arn = request
+        .resource_arn
+        .as_deref()
+        .ok_or_else(|| missing("resourceArn", "name the resource by its ARN."))?;
     if request.tag_keys.is_empty() {
         return Err(missing("tagKeys", "give at least one tag key to remove."));
     }
@@ -664,7 +804,10 @@ pub(super) fn untag_resource(
             removed_keys: removed,
         }))]
     };
-    Ok(Decision { events, reply: Reply::UntagResource(UntagResourceResponse {}) })
+    Ok(Decision {
+        events,
+        reply: Reply::UntagResource(UntagResourceResponse {}),
+    })
 }
 
 /// The ARN exactly as the store writes it for this resource.

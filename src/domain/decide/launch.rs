@@ -44,7 +44,11 @@ struct Resolved {
     needs: Needs,
 }
 
-pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &RunTaskRequest) -> DomainResult<Decision> {
+pub(super) fn run_task(
+    state: &impl StateView,
+    ctx: &CommandContext,
+    request: &RunTaskRequest,
+) -> DomainResult<Decision> {
     let scope = &ctx.scope;
     let launch = Launch {
         task_definition: request.task_definition.as_deref(),
@@ -84,7 +88,10 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
                 ))
             }
             Ok(LaunchType::Unspecified) | Err(_) => {
-                return Err(DomainError::invalid_parameter("launchType", "launchType must be EC2, FARGATE or EXTERNAL."))
+                return Err(DomainError::invalid_parameter(
+                    "launchType",
+                    "launchType must be EC2, FARGATE or EXTERNAL.",
+                ))
             }
             Ok(t) => Some(t),
         },
@@ -116,7 +123,10 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
         Some(other) => {
             return Err(DomainError::new(
                 EcsException::PlatformUnknownException,
-                format!("Platform version '{}' does not exist; use LATEST, 1.4.0 or 1.3.0.", printable(other)),
+                format!(
+                    "Platform version '{}' does not exist; use LATEST, 1.4.0 or 1.3.0.",
+                    printable(other)
+                ),
             )
             .at("platformVersion"))
         }
@@ -150,7 +160,10 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
                 }
                 return Ok(Decision {
                     events: vec![],
-                    reply: Reply::RunTask(RunTaskResponse { tasks, failures: record.failures }),
+                    reply: Reply::RunTask(RunTaskResponse {
+                        tasks,
+                        failures: record.failures,
+                    }),
                 });
             }
         }
@@ -158,7 +171,11 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
 
     let resolved = resolve(state, scope, cluster, cluster_record, &launch)?;
     let plan = launch_plan(&resolved, launch_type, &request.capacity_provider_strategy, count)?;
-    check_network(&resolved.definition, launch.network_configuration, plan.iter().any(|p| p.launch_type == LaunchType::Fargate))?;
+    check_network(
+        &resolved.definition,
+        launch.network_configuration,
+        plan.iter().any(|p| p.launch_type == LaunchType::Fargate),
+    )?;
 
     let mut placements: Vec<Option<Placement>> = Vec::new();
     let mut failures: Vec<Failure> = Vec::new();
@@ -182,7 +199,15 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
                  or launch with FARGATE.",
             ));
         }
-        let chosen = place(instances, &resolved.needs, &constraints, &request.placement_strategy, on_instances, ctx, &mut failures)?;
+        let chosen = place(
+            instances,
+            &resolved.needs,
+            &constraints,
+            &request.placement_strategy,
+            on_instances,
+            ctx,
+            &mut failures,
+        )?;
         placements.extend(chosen.into_iter().map(Some));
     }
     let mut instance_slots = placements.into_iter();
@@ -197,8 +222,19 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
                 None => continue,
             }
         };
-        let (task, reservation) = build_task(ctx, &resolved, &launch, index as u64, slot, placement.as_ref(), platform_version);
-        events.push(event(Kind::TaskCreated(TaskCreated { task: Some(task.clone()), reservation })));
+        let (task, reservation) = build_task(
+            ctx,
+            &resolved,
+            &launch,
+            index as u64,
+            slot,
+            placement.as_ref(),
+            platform_version,
+        );
+        events.push(event(Kind::TaskCreated(TaskCreated {
+            task: Some(task.clone()),
+            reservation,
+        })));
         tasks.push(task);
     }
     if let Some(token) = request.client_token.as_deref() {
@@ -210,7 +246,10 @@ pub(super) fn run_task(state: &impl StateView, ctx: &CommandContext, request: &R
             failures: failures.clone(),
         })));
     }
-    Ok(Decision { events, reply: Reply::RunTask(RunTaskResponse { tasks, failures }) })
+    Ok(Decision {
+        events,
+        reply: Reply::RunTask(RunTaskResponse { tasks, failures }),
+    })
 }
 
 /// SHA-256 of RunTask's canonical form: the request as given, minus `clientToken`, with the
@@ -226,7 +265,11 @@ pub fn run_task_fingerprint(request: &RunTaskRequest, cluster_arn: &str) -> Vec<
     Sha256::digest(prost::Message::encode_to_vec(&canonical)).to_vec()
 }
 
-pub(super) fn start_task(state: &impl StateView, ctx: &CommandContext, request: &StartTaskRequest) -> DomainResult<Decision> {
+pub(super) fn start_task(
+    state: &impl StateView,
+    ctx: &CommandContext,
+    request: &StartTaskRequest,
+) -> DomainResult<Decision> {
     let scope = &ctx.scope;
     let launch = Launch {
         task_definition: request.task_definition.as_deref(),
@@ -261,7 +304,10 @@ pub(super) fn start_task(state: &impl StateView, ctx: &CommandContext, request: 
         ));
     }
     check_network(&resolved.definition, launch.network_configuration, false)?;
-    let slot = Slot { launch_type: LaunchType::Ec2, provider: None };
+    let slot = Slot {
+        launch_type: LaunchType::Ec2,
+        provider: None,
+    };
     let mut failures = Vec::new();
     let mut tasks = Vec::new();
     let mut events = Vec::new();
@@ -269,8 +315,15 @@ pub(super) fn start_task(state: &impl StateView, ctx: &CommandContext, request: 
     for (i, input) in request.container_instances.iter().enumerate() {
         let reference = parse_container_instance_ref(scope, &format!("containerInstances[{i}]"), input)?;
         let arn = scope.container_instance_arn(&resolved.cluster, &reference.id);
-        let fail = |reason: &str| Failure { arn: Some(arn.clone()), reason: Some(reason.to_string()), detail: None };
-        let current = taken.iter().find(|(id, _)| *id == reference.id).map(|(_, ci)| ci.clone());
+        let fail = |reason: &str| Failure {
+            arn: Some(arn.clone()),
+            reason: Some(reason.to_string()),
+            detail: None,
+        };
+        let current = taken
+            .iter()
+            .find(|(id, _)| *id == reference.id)
+            .map(|(_, ci)| ci.clone());
         let instance = match current {
             Some(ci) => Some(ci),
             None => state
@@ -291,7 +344,10 @@ pub(super) fn start_task(state: &impl StateView, ctx: &CommandContext, request: 
             .definition
             .placement_constraints
             .iter()
-            .map(|c| PlacementConstraint { r#type: Some(PlacementConstraintType::MemberOf as i32), expression: c.expression.clone() })
+            .map(|c| PlacementConstraint {
+                r#type: Some(PlacementConstraintType::MemberOf as i32),
+                expression: c.expression.clone(),
+            })
             .collect();
         if !constraints.iter().all(|c| satisfies(&instance, c)) {
             failures.push(fail("ATTRIBUTE"));
@@ -303,26 +359,41 @@ pub(super) fn start_task(state: &impl StateView, ctx: &CommandContext, request: 
         }
         let reservation = reservation_for(&arn, &resolved.needs);
         resources::apply_reservation(&mut instance, &reservation, true);
-        let placement = Placement { instance: instance.clone(), reservation };
+        let placement = Placement {
+            instance: instance.clone(),
+            reservation,
+        };
         let (task, reservation) = build_task(ctx, &resolved, &launch, i as u64, &slot, Some(&placement), "1.4.0");
-        events.push(event(Kind::TaskCreated(TaskCreated { task: Some(task.clone()), reservation })));
+        events.push(event(Kind::TaskCreated(TaskCreated {
+            task: Some(task.clone()),
+            reservation,
+        })));
         tasks.push(task);
         taken.retain(|(id, _)| *id != reference.id);
         taken.push((reference.id, instance));
     }
-    Ok(Decision { events, reply: Reply::StartTask(StartTaskResponse { tasks, failures }) })
+    Ok(Decision {
+        events,
+        reply: Reply::StartTask(StartTaskResponse { tasks, failures }),
+    })
 }
 
 /// Shape checks RunTask and StartTask share (ECS_SEMANTICS §2.1 step 1).
 fn validate_launch_shape(launch: &Launch, started_by_max: usize) -> DomainResult<()> {
     if launch.task_definition.unwrap_or("").is_empty() {
-        return Err(missing("taskDefinition", "name a family, family:revision or task-definition ARN."));
+        return Err(missing(
+            "taskDefinition",
+            "name a family, family:revision or task-definition ARN.",
+        ));
     }
     tags::validate_tags("tags", launch.tags)?;
     check_started_by(launch.started_by, started_by_max)?;
     check_length("group", launch.group, GROUP_MAX)?;
     if launch.group == Some("") {
-        return Err(DomainError::invalid_parameter("group", "group cannot be empty; omit it to use family:<family>."));
+        return Err(DomainError::invalid_parameter(
+            "group",
+            "group cannot be empty; omit it to use family:<family>.",
+        ));
     }
     check_length("referenceId", launch.reference_id, FREE_TEXT_MAX)?;
     if launch.propagate_tags == Some(PropagateTags::Service as i32) {
@@ -333,7 +404,10 @@ fn validate_launch_shape(launch: &Launch, started_by_max: usize) -> DomainResult
     }
     if let Some(network) = launch.network_configuration {
         let vpc = network.awsvpc_configuration.as_ref().ok_or_else(|| {
-            missing("networkConfiguration.awsvpcConfiguration", "give the subnets (and security groups) for the task.")
+            missing(
+                "networkConfiguration.awsvpcConfiguration",
+                "give the subnets (and security groups) for the task.",
+            )
         })?;
         if vpc.subnets.is_empty() || vpc.subnets.len() > SUBNETS_MAX {
             return Err(DomainError::invalid_parameter(
@@ -344,7 +418,10 @@ fn validate_launch_shape(launch: &Launch, started_by_max: usize) -> DomainResult
         if vpc.security_groups.len() > SECURITY_GROUPS_MAX {
             return Err(DomainError::invalid_parameter(
                 "networkConfiguration.awsvpcConfiguration.securityGroups",
-                format!("At most {SECURITY_GROUPS_MAX} security groups are allowed; got {}.", vpc.security_groups.len()),
+                format!(
+                    "At most {SECURITY_GROUPS_MAX} security groups are allowed; got {}.",
+                    vpc.security_groups.len()
+                ),
             ));
         }
         for (i, text) in vpc.subnets.iter().chain(vpc.security_groups.iter()).enumerate() {
@@ -373,9 +450,15 @@ fn validate_launch_shape(launch: &Launch, started_by_max: usize) -> DomainResult
     }
     for (i, constraint) in launch.placement_constraints.iter().enumerate() {
         let at = format!("placementConstraints[{i}]");
-        match constraint.r#type.and_then(|t| PlacementConstraintType::try_from(t).ok()) {
+        match constraint
+            .r#type
+            .and_then(|t| PlacementConstraintType::try_from(t).ok())
+        {
             Some(PlacementConstraintType::DistinctInstance) if constraint.expression.is_some() => {
-                return Err(DomainError::invalid_parameter(format!("{at}.expression"), "distinctInstance takes no expression."))
+                return Err(DomainError::invalid_parameter(
+                    format!("{at}.expression"),
+                    "distinctInstance takes no expression.",
+                ))
             }
             Some(PlacementConstraintType::DistinctInstance) => {}
             Some(PlacementConstraintType::MemberOf) => {
@@ -399,16 +482,24 @@ fn validate_placement_strategy(i: usize, strategy: &PlacementStrategy) -> Domain
     let field = strategy.field.as_deref();
     match strategy.r#type.and_then(|t| PlacementStrategyType::try_from(t).ok()) {
         Some(PlacementStrategyType::Random) if field.is_none() => Ok(()),
-        Some(PlacementStrategyType::Binpack) if matches!(field.map(str::to_ascii_lowercase).as_deref(), Some("cpu" | "memory")) => Ok(()),
+        Some(PlacementStrategyType::Binpack)
+            if matches!(field.map(str::to_ascii_lowercase).as_deref(), Some("cpu" | "memory")) =>
+        {
+            Ok(())
+        }
         Some(PlacementStrategyType::Spread)
             if field.is_some_and(|f| matches!(f, "instanceId" | "host") || f.starts_with("attribute:")) =>
         {
             Ok(())
         }
-        Some(PlacementStrategyType::Random) => Err(DomainError::invalid_parameter(format!("{at}.field"), "random takes no field.")),
-        Some(PlacementStrategyType::Binpack) => {
-            Err(DomainError::invalid_parameter(format!("{at}.field"), "binpack needs field cpu or memory."))
-        }
+        Some(PlacementStrategyType::Random) => Err(DomainError::invalid_parameter(
+            format!("{at}.field"),
+            "random takes no field.",
+        )),
+        Some(PlacementStrategyType::Binpack) => Err(DomainError::invalid_parameter(
+            format!("{at}.field"),
+            "binpack needs field cpu or memory.",
+        )),
         Some(PlacementStrategyType::Spread) => Err(DomainError::invalid_parameter(
             format!("{at}.field"),
             "spread needs field instanceId, host or attribute:<name>.",
@@ -458,9 +549,20 @@ fn resolve(
     }
     let needs = {
         let r = task_definition::resources(&definition, launch.overrides);
-        Needs { cpu: r.cpu, memory: r.memory, tcp_ports: r.tcp_ports, udp_ports: r.udp_ports }
+        Needs {
+            cpu: r.cpu,
+            memory: r.memory,
+            tcp_ports: r.tcp_ports,
+            udp_ports: r.udp_ports,
+        }
     };
-    Ok(Resolved { cluster, cluster_record, definition, definition_tags: record.tags, needs })
+    Ok(Resolved {
+        cluster,
+        cluster_record,
+        definition,
+        definition_tags: record.tags,
+        needs,
+    })
 }
 
 /// How one task of the request is launched.
@@ -485,7 +587,12 @@ fn launch_plan(
     } else {
         let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
         check_compatible(&resolved.definition, launch_type)?;
-        return Ok((0..count).map(|_| Slot { launch_type, provider: None }).collect());
+        return Ok((0..count)
+            .map(|_| Slot {
+                launch_type,
+                provider: None,
+            })
+            .collect());
     };
     for (i, item) in strategy.iter().enumerate() {
         let provider = item.capacity_provider.as_deref().unwrap_or_default();
@@ -516,11 +623,19 @@ fn launch_plan(
                 let all: i64 = placed.iter().sum::<i64>() + 1;
                 (0..strategy.len())
                     .filter(|i| weights[*i] > 0)
-                    .max_by_key(|i| (weights[*i] * all * 1000 / total - placed[*i] * 1000, std::cmp::Reverse(*i)))
+                    .max_by_key(|i| {
+                        (
+                            weights[*i] * all * 1000 / total - placed[*i] * 1000,
+                            std::cmp::Reverse(*i),
+                        )
+                    })
                     .unwrap_or(0)
             });
         placed[index] += 1;
-        slots.push(Slot { launch_type: LaunchType::Fargate, provider: strategy[index].capacity_provider.clone() });
+        slots.push(Slot {
+            launch_type: LaunchType::Fargate,
+            provider: strategy[index].capacity_provider.clone(),
+        });
     }
     Ok(slots)
 }
@@ -545,7 +660,11 @@ fn check_compatible(definition: &TaskDefinition, launch_type: LaunchType) -> Dom
 }
 
 /// awsvpc tasks need a network configuration; other modes must not have one.
-fn check_network(definition: &TaskDefinition, network: Option<&NetworkConfiguration>, fargate: bool) -> DomainResult<()> {
+fn check_network(
+    definition: &TaskDefinition,
+    network: Option<&NetworkConfiguration>,
+    fargate: bool,
+) -> DomainResult<()> {
     let awsvpc = definition.network_mode == Some(NetworkMode::Awsvpc as i32);
     match (awsvpc, network.is_some()) {
         (true, false) => Err(DomainError::invalid_parameter(
@@ -585,7 +704,11 @@ fn load_instances(state: &impl StateView, scope: &Scope, cluster: &str) -> Domai
             if instance.status.as_deref() == Some("INACTIVE") {
                 continue;
             }
-            out.push(Candidate { id, instance, tasks: record.unstopped_tasks });
+            out.push(Candidate {
+                id,
+                instance,
+                tasks: record.unstopped_tasks,
+            });
         }
     }
     Ok(out)
@@ -649,52 +772,77 @@ fn place(
         resources::apply_reservation(&mut candidate.instance, &reservation, true);
         candidate.tasks += 1;
         used.push(candidate.id.clone());
-        placements.push(Placement { instance: candidate.instance.clone(), reservation });
+        placements.push(Placement {
+            instance: candidate.instance.clone(),
+            reservation,
+        });
     }
     Ok(placements)
 }
 
 /// Picks among fitting candidates by the placement strategies (in order, ties broken by the
 /// next strategy, then by instance id). Without a strategy, tasks spread by instance.
-fn choose(candidates: &[Candidate], fitting: &[usize], strategies: &[PlacementStrategy], random: u128) -> Option<usize> {
+fn choose(
+    candidates: &[Candidate],
+    fitting: &[usize],
+    strategies: &[PlacementStrategy],
+    random: u128,
+) -> Option<usize> {
     if fitting.is_empty() {
         return None;
     }
-    let spread_default = [PlacementStrategy { r#type: Some(PlacementStrategyType::Spread as i32), field: Some("instanceId".into()) }];
-    let strategies = if strategies.is_empty() { &spread_default[..] } else { strategies };
+    let spread_default = [PlacementStrategy {
+        r#type: Some(PlacementStrategyType::Spread as i32),
+        field: Some("instanceId".into()),
+    }];
+    let strategies = if strategies.is_empty() {
+        &spread_default[..]
+    } else {
+        strategies
+    };
     let key = |i: usize| -> Vec<i128> {
         let c = &candidates[i];
         strategies
             .iter()
-            .map(|s| match s.r#type.and_then(|t| PlacementStrategyType::try_from(t).ok()) {
-                Some(PlacementStrategyType::Binpack) => {
-                    let name = if s.field.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("memory")) {
-                        resources::MEMORY
-                    } else {
-                        resources::CPU
-                    };
-                    i128::from(resources::amount(&c.instance.remaining_resources, name))
-                }
-                Some(PlacementStrategyType::Spread) => match s.field.as_deref().and_then(|f| f.strip_prefix("attribute:")) {
-                    Some(attribute) => {
-                        let value = attribute_value(&c.instance, attribute);
-                        fitting
-                            .iter()
-                            .filter(|j| attribute_value(&candidates[**j].instance, attribute) == value)
-                            .map(|j| i128::from(candidates[*j].tasks))
-                            .sum()
+            .map(
+                |s| match s.r#type.and_then(|t| PlacementStrategyType::try_from(t).ok()) {
+                    Some(PlacementStrategyType::Binpack) => {
+                        let name = if s.field.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("memory")) {
+                            resources::MEMORY
+                        } else {
+                            resources::CPU
+                        };
+                        i128::from(resources::amount(&c.instance.remaining_resources, name))
                     }
-                    None => i128::from(c.tasks),
+                    Some(PlacementStrategyType::Spread) => {
+                        match s.field.as_deref().and_then(|f| f.strip_prefix("attribute:")) {
+                            Some(attribute) => {
+                                let value = attribute_value(&c.instance, attribute);
+                                fitting
+                                    .iter()
+                                    .filter(|j| attribute_value(&candidates[**j].instance, attribute) == value)
+                                    .map(|j| i128::from(candidates[*j].tasks))
+                                    .sum()
+                            }
+                            None => i128::from(c.tasks),
+                        }
+                    }
+                    Some(PlacementStrategyType::Random) => {
+                        let id_hash =
+                            c.id.bytes()
+                                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                        i128::from((random as u64) ^ id_hash)
+                    }
+                    _ => 0,
                 },
-                Some(PlacementStrategyType::Random) => {
-                    let id_hash = c.id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-                    i128::from((random as u64) ^ id_hash)
-                }
-                _ => 0,
-            })
+            )
             .collect()
     };
-    fitting.iter().copied().min_by(|a, b| key(*a).cmp(&key(*b)).then_with(|| candidates[*a].id.cmp(&candidates[*b].id)))
+    fitting.iter().copied().min_by(|a, b| {
+        key(*a)
+            .cmp(&key(*b))
+            .then_with(|| candidates[*a].id.cmp(&candidates[*b].id))
+    })
 }
 
 fn reservation_for(instance_arn: &str, needs: &Needs) -> Reservation {
@@ -708,7 +856,11 @@ fn reservation_for(instance_arn: &str, needs: &Needs) -> Reservation {
 }
 
 fn attribute_value<'a>(instance: &'a ContainerInstance, name: &str) -> Option<&'a str> {
-    instance.attributes.iter().find(|a| a.name.as_deref() == Some(name)).map(|a| a.value.as_deref().unwrap_or(""))
+    instance
+        .attributes
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .map(|a| a.value.as_deref().unwrap_or(""))
 }
 
 /// A memberOf expression taskledger understands: `attribute:<name> == <value>`, `!=`, or
@@ -737,20 +889,34 @@ fn parse_expression(field: &str, text: &str) -> DomainResult<Expression> {
         if s == "ec2InstanceId" {
             Some("ec2InstanceId".into())
         } else {
-            s.strip_prefix("attribute:").filter(|n| !n.is_empty()).map(str::to_string)
+            s.strip_prefix("attribute:")
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
         }
     };
     if let Some((left, right)) = text.split_once("!=") {
-        return Ok(Expression::Equals(subject(left).ok_or_else(unsupported)?, right.trim().to_string(), false));
+        return Ok(Expression::Equals(
+            subject(left).ok_or_else(unsupported)?,
+            right.trim().to_string(),
+            false,
+        ));
     }
     if let Some((left, right)) = text.split_once("==") {
-        return Ok(Expression::Equals(subject(left).ok_or_else(unsupported)?, right.trim().to_string(), true));
+        return Ok(Expression::Equals(
+            subject(left).ok_or_else(unsupported)?,
+            right.trim().to_string(),
+            true,
+        ));
     }
     if let Some(left) = text.strip_suffix(" exists") {
         return Ok(Expression::Exists(subject(left).ok_or_else(unsupported)?));
     }
     if let Some((left, right)) = text.split_once(" in ") {
-        let list = right.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(unsupported)?;
+        let list = right
+            .trim()
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .ok_or_else(unsupported)?;
         return Ok(Expression::In(
             subject(left).ok_or_else(unsupported)?,
             list.split(',').map(|v| v.trim().to_string()).collect(),
@@ -809,7 +975,12 @@ fn build_task(
     let awsvpc = definition.network_mode == Some(NetworkMode::Awsvpc as i32);
     let fargate = slot.launch_type == LaunchType::Fargate;
     let overrides = launch.overrides.cloned().unwrap_or_default();
-    let container_override = |name: &str| overrides.container_overrides.iter().find(|o| o.name.as_deref() == Some(name));
+    let container_override = |name: &str| {
+        overrides
+            .container_overrides
+            .iter()
+            .find(|o| o.name.as_deref() == Some(name))
+    };
 
     let containers = definition
         .container_definitions
@@ -819,7 +990,11 @@ fn build_task(
             let name = def.name.clone().unwrap_or_default();
             let o = container_override(&name);
             Container {
-                container_arn: Some(scope.container_arn(&resolved.cluster, &task_id, &ctx.seed.uuid(100 + index * 16 + j as u64))),
+                container_arn: Some(scope.container_arn(
+                    &resolved.cluster,
+                    &task_id,
+                    &ctx.seed.uuid(100 + index * 16 + j as u64),
+                )),
                 task_arn: Some(task_arn.clone()),
                 name: Some(name.clone()),
                 image: def.image.clone(),
@@ -827,7 +1002,10 @@ fn build_task(
                 health_status: Some(HealthStatus::Unknown as i32),
                 cpu: Some(o.and_then(|o| o.cpu).or(def.cpu).unwrap_or(0).to_string()),
                 memory: o.and_then(|o| o.memory).or(def.memory).map(|m| m.to_string()),
-                memory_reservation: o.and_then(|o| o.memory_reservation).or(def.memory_reservation).map(|m| m.to_string()),
+                memory_reservation: o
+                    .and_then(|o| o.memory_reservation)
+                    .or(def.memory_reservation)
+                    .map(|m| m.to_string()),
                 ..Default::default()
             }
         })
@@ -837,7 +1015,10 @@ fn build_task(
         .iter()
         .map(|def| {
             let name = def.name.clone().unwrap_or_default();
-            container_override(&name).cloned().unwrap_or(ContainerOverride { name: Some(name), ..Default::default() })
+            container_override(&name).cloned().unwrap_or(ContainerOverride {
+                name: Some(name),
+                ..Default::default()
+            })
         })
         .collect();
 
@@ -852,7 +1033,10 @@ fn build_task(
         }
     }
     if launch.enable_ecs_managed_tags {
-        task_tags.push(Tag { key: Some("aws:ecs:clusterName".into()), value: Some(resolved.cluster.clone()) });
+        task_tags.push(Tag {
+            key: Some("aws:ecs:clusterName".into()),
+            value: Some(resolved.cluster.clone()),
+        });
     }
 
     let attachments = if awsvpc {
@@ -864,7 +1048,13 @@ fn build_task(
             id: Some(ctx.seed.uuid(90 + index)),
             r#type: Some("ElasticNetworkInterface".to_string()),
             status: Some("PRECREATED".to_string()),
-            details: subnet.map(|s| KeyValuePair { name: Some("subnetId".into()), value: Some(s) }).into_iter().collect(),
+            details: subnet
+                .map(|s| KeyValuePair {
+                    name: Some("subnetId".into()),
+                    value: Some(s),
+                })
+                .into_iter()
+                .collect(),
         }]
     } else {
         Vec::new()
@@ -884,9 +1074,17 @@ fn build_task(
         platform_version: fargate.then(|| platform_version.to_string()),
         platform_family: fargate.then(|| "Linux".to_string()),
         availability_zone,
-        group: Some(launch.group.map(str::to_string).unwrap_or_else(|| format!("family:{family}"))),
+        group: Some(
+            launch
+                .group
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("family:{family}")),
+        ),
         started_by: launch.started_by.map(str::to_string),
-        overrides: Some(TaskOverride { container_overrides, ..overrides.clone() }),
+        overrides: Some(TaskOverride {
+            container_overrides,
+            ..overrides.clone()
+        }),
         cpu: overrides.cpu.clone().or_else(|| definition.cpu.clone()),
         memory: overrides.memory.clone().or_else(|| definition.memory.clone()),
         containers,
@@ -899,7 +1097,11 @@ fn build_task(
         enable_execute_command: Some(launch.enable_execute_command),
         health_status: Some(HealthStatus::Unknown as i32),
         ephemeral_storage: if fargate {
-            Some(definition.ephemeral_storage.unwrap_or(EphemeralStorage { size_in_gib: Some(20) }))
+            Some(
+                definition
+                    .ephemeral_storage
+                    .unwrap_or(EphemeralStorage { size_in_gib: Some(20) }),
+            )
         } else {
             None
         },
@@ -915,13 +1117,23 @@ mod tests {
     #[test]
     fn memberof_expressions_parse_and_match() {
         let instance = ContainerInstance {
-            attributes: vec![Attribute { name: Some("ecs.instance-type".into()), value: Some("t3.micro".into()), ..Default::default() }],
+            attributes: vec![Attribute {
+                name: Some("ecs.instance-type".into()),
+                value: Some("t3.micro".into()),
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        let c = |e: &str| PlacementConstraint { r#type: Some(PlacementConstraintType::MemberOf as i32), expression: Some(e.into()) };
+        let c = |e: &str| PlacementConstraint {
+            r#type: Some(PlacementConstraintType::MemberOf as i32),
+            expression: Some(e.into()),
+        };
         assert!(satisfies(&instance, &c("attribute:ecs.instance-type == t3.micro")));
         assert!(!satisfies(&instance, &c("attribute:ecs.instance-type != t3.micro")));
-        assert!(satisfies(&instance, &c("attribute:ecs.instance-type in [t3.micro, t3.small]")));
+        assert!(satisfies(
+            &instance,
+            &c("attribute:ecs.instance-type in [t3.micro, t3.small]")
+        ));
         assert!(!satisfies(&instance, &c("attribute:gpu exists")));
         assert!(parse_expression("e", "task:group == web").is_err());
     }

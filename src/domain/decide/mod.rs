@@ -24,17 +24,13 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::StartTask(request) => launch::start_task(state, ctx, request),
         Command::StopTask(request) => transition::stop_task(state, ctx, request),
         Command::SubmitTaskStateChange(request) => transition::submit_task_state_change(state, ctx, request),
-        Command::SubmitContainerStateChange(request) => {
-            transition::submit_container_state_change(state, ctx, request)
-        }
+        Command::SubmitContainerStateChange(request) => transition::submit_container_state_change(state, ctx, request),
         Command::RegisterTaskDefinition(request) => admin::register_task_definition(state, ctx, request),
         Command::DeregisterTaskDefinition(request) => admin::deregister_task_definition(state, ctx, request),
         Command::CreateCluster(request) => admin::create_cluster(state, ctx, request),
         Command::DeleteCluster(request) => admin::delete_cluster(state, ctx, request),
         Command::RegisterContainerInstance(request) => admin::register_container_instance(state, ctx, request),
-        Command::DeregisterContainerInstance(request) => {
-            admin::deregister_container_instance(state, ctx, request)
-        }
+        Command::DeregisterContainerInstance(request) => admin::deregister_container_instance(state, ctx, request),
         Command::TagResource(request) => admin::tag_resource(state, ctx, request),
         Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
     }
@@ -157,7 +153,11 @@ pub(crate) fn check_started_by(value: Option<&str>, max: usize) -> DomainResult<
 
 /// A required member is missing.
 pub(crate) fn missing(field: &str, what: &str) -> DomainError {
-    DomainError::new(EcsException::InvalidParameterException, format!("{field} is required: {what}")).at(field)
+    DomainError::new(
+        EcsException::InvalidParameterException,
+        format!("{field} is required: {what}"),
+    )
+    .at(field)
 }
 
 #[cfg(test)]

@@ -23,9 +23,15 @@ fn scope() -> Scope {
 }
 
 fn given(commands: Vec<Command>) -> Given {
-    let mut world = Given { state: MemoryState::default(), seq: 0, now_ms: 1_700_000_000_000 };
+    let mut world = Given {
+        state: MemoryState::default(),
+        seq: 0,
+        now_ms: 1_700_000_000_000,
+    };
     for command in commands {
-        world.apply(command).unwrap_or_else(|e| panic!("setup command refused: {e}"));
+        world
+            .apply(command)
+            .unwrap_or_else(|e| panic!("setup command refused: {e}"));
     }
     world
 }
@@ -34,7 +40,10 @@ impl Given {
     fn ctx(&self) -> CommandContext {
         CommandContext {
             scope: scope(),
-            now: Timestamp { seconds: self.now_ms / 1000, nanos: ((self.now_ms % 1000) * 1_000_000) as i32 },
+            now: Timestamp {
+                seconds: self.now_ms / 1000,
+                nanos: ((self.now_ms % 1000) * 1_000_000) as i32,
+            },
             seed: IdSeed(self.seq as u128 + 1),
         }
     }
@@ -65,7 +74,11 @@ impl Then {
     fn then_rejected(self, exception: EcsException, mentions: &str) -> DomainError {
         let err = self.result.expect_err("the command should be refused");
         assert_eq!(err.exception, exception, "{err}");
-        assert!(err.message.contains(mentions), "message {:?} should mention {mentions:?}", err.message);
+        assert!(
+            err.message.contains(mentions),
+            "message {:?} should mention {mentions:?}",
+            err.message
+        );
         err
     }
 
@@ -75,7 +88,10 @@ impl Then {
 }
 
 fn create_cluster(name: &str) -> Command {
-    Command::CreateCluster(CreateClusterRequest { cluster_name: Some(name.into()), ..Default::default() })
+    Command::CreateCluster(CreateClusterRequest {
+        cluster_name: Some(name.into()),
+        ..Default::default()
+    })
 }
 
 fn ec2_definition(family: &str, cpu: i32, memory: i32, host_port: Option<i32>) -> Command {
@@ -87,7 +103,13 @@ fn ec2_definition(family: &str, cpu: i32, memory: i32, host_port: Option<i32>) -
             cpu: Some(cpu),
             memory: Some(memory),
             port_mappings: host_port
-                .map(|p| vec![PortMapping { container_port: Some(80), host_port: Some(p), ..Default::default() }])
+                .map(|p| {
+                    vec![PortMapping {
+                        container_port: Some(80),
+                        host_port: Some(p),
+                        ..Default::default()
+                    }]
+                })
                 .unwrap_or_default(),
             ..Default::default()
         }],
@@ -98,7 +120,10 @@ fn ec2_definition(family: &str, cpu: i32, memory: i32, host_port: Option<i32>) -
 fn instance(cluster: &str, cpu: i32, memory: i32) -> Command {
     Command::RegisterContainerInstance(RegisterContainerInstanceRequest {
         cluster: Some(cluster.into()),
-        total_resources: vec![crate::domain::resources::integer(CPU, cpu), crate::domain::resources::integer(MEMORY, memory)],
+        total_resources: vec![
+            crate::domain::resources::integer(CPU, cpu),
+            crate::domain::resources::integer(MEMORY, memory),
+        ],
         ..Default::default()
     })
 }
@@ -130,15 +155,21 @@ fn report(cluster: &str, task: &str, status: &str) -> Command {
 
 #[test]
 fn run_task_in_a_missing_cluster_is_cluster_not_found() {
-    given(vec![]).when(run("nowhere", "web", 1)).then_rejected(EcsException::ClusterNotFoundException, "nowhere");
+    given(vec![])
+        .when(run("nowhere", "web", 1))
+        .then_rejected(EcsException::ClusterNotFoundException, "nowhere");
 }
 
 #[test]
 fn run_task_count_outside_1_to_10_is_invalid() {
     let world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
-    world.when(run("c", "web", 11)).then_rejected(EcsException::InvalidParameterException, "count");
+    world
+        .when(run("c", "web", 11))
+        .then_rejected(EcsException::InvalidParameterException, "count");
     let world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
-    world.when(run("c", "web", 0)).then_rejected(EcsException::InvalidParameterException, "count");
+    world
+        .when(run("c", "web", 0))
+        .then_rejected(EcsException::InvalidParameterException, "count");
 }
 
 #[test]
@@ -156,44 +187,83 @@ fn launch_type_and_capacity_provider_strategy_are_exclusive() {
             }],
             ..Default::default()
         }))
-        .then_rejected(EcsException::InvalidParameterException, "either launchType or capacityProviderStrategy");
+        .then_rejected(
+            EcsException::InvalidParameterException,
+            "either launchType or capacityProviderStrategy",
+        );
 }
 
 #[test]
 fn ec2_launch_without_instances_says_so() {
     let world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
-    world.when(run("c", "web", 1)).then_rejected(EcsException::InvalidParameterException, "No Container Instances");
+    world
+        .when(run("c", "web", 1))
+        .then_rejected(EcsException::InvalidParameterException, "No Container Instances");
 }
 
 #[test]
 fn placement_reports_the_missing_resource_per_instance() {
-    let world = given(vec![create_cluster("c"), ec2_definition("web", 600, 100, None), instance("c", 1024, 4096)]);
+    let world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 600, 100, None),
+        instance("c", 1024, 4096),
+    ]);
     let (decision, _) = world.when(run("c", "web", 3)).then_ok();
     let reply = run_reply(&decision);
     assert_eq!(reply.tasks.len(), 1, "1024 CPU units hold one 600-unit task");
     assert_eq!(reply.failures.len(), 1);
     assert_eq!(reply.failures[0].reason.as_deref(), Some("RESOURCE:CPU"));
-    assert!(reply.failures[0].arn.as_deref().unwrap().contains(":container-instance/c/"));
+    assert!(reply.failures[0]
+        .arn
+        .as_deref()
+        .unwrap()
+        .contains(":container-instance/c/"));
 }
 
 #[test]
 fn reservations_are_released_when_the_task_stops() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 600, 300, Some(8080)), instance("c", 1024, 1024)]);
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 600, 300, Some(8080)),
+        instance("c", 1024, 1024),
+    ]);
     let decision = world.apply(run("c", "web", 1)).unwrap();
     let task = run_reply(&decision).tasks[0].clone();
-    let instance_id = task.container_instance_arn.as_deref().unwrap().rsplit('/').next().unwrap().to_string();
+    let instance_id = task
+        .container_instance_arn
+        .as_deref()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     let remaining = |state: &MemoryState| {
-        let ci = state.container_instance(&instance_id).unwrap().unwrap().container_instance.unwrap();
-        (amount(&ci.remaining_resources, CPU), amount(&ci.remaining_resources, MEMORY), ci.running_tasks_count)
+        let ci = state
+            .container_instance(&instance_id)
+            .unwrap()
+            .unwrap()
+            .container_instance
+            .unwrap();
+        (
+            amount(&ci.remaining_resources, CPU),
+            amount(&ci.remaining_resources, MEMORY),
+            ci.running_tasks_count,
+        )
     };
     assert_eq!(remaining(&world.state), (424, 724, Some(1)));
-    world.apply(report("c", task.task_arn.as_deref().unwrap(), "STOPPED")).unwrap();
+    world
+        .apply(report("c", task.task_arn.as_deref().unwrap(), "STOPPED"))
+        .unwrap();
     assert_eq!(remaining(&world.state), (1024, 1024, Some(0)));
 }
 
 #[test]
 fn a_host_port_fits_once_per_instance() {
-    let world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, Some(8080)), instance("c", 4096, 4096)]);
+    let world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, Some(8080)),
+        instance("c", 4096, 4096),
+    ]);
     let (decision, _) = world.when(run("c", "web", 2)).then_ok();
     let reply = run_reply(&decision);
     assert_eq!(reply.tasks.len(), 1);
@@ -211,7 +281,9 @@ fn tasks_spread_over_instances_by_default() {
     let (decision, _) = world.when(run("c", "web", 4)).then_ok();
     let mut per_instance = std::collections::BTreeMap::new();
     for task in &run_reply(&decision).tasks {
-        *per_instance.entry(task.container_instance_arn.clone().unwrap()).or_insert(0) += 1;
+        *per_instance
+            .entry(task.container_instance_arn.clone().unwrap())
+            .or_insert(0) += 1;
     }
     assert_eq!(per_instance.values().copied().collect::<Vec<_>>(), vec![2, 2]);
 }
@@ -222,9 +294,13 @@ fn an_inactive_task_definition_cannot_launch() {
         create_cluster("c"),
         ec2_definition("web", 10, 10, None),
         instance("c", 4096, 4096),
-        Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest { task_definition: Some("web:1".into()) }),
+        Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest {
+            task_definition: Some("web:1".into()),
+        }),
     ]);
-    world.when(run("c", "web:1", 1)).then_rejected(EcsException::InvalidParameterException, "inactive");
+    world
+        .when(run("c", "web:1", 1))
+        .then_rejected(EcsException::InvalidParameterException, "inactive");
 }
 
 #[test]
@@ -235,17 +311,25 @@ fn a_bare_family_launches_its_latest_active_revision() {
         ec2_definition("web", 20, 10, None),
         ec2_definition("web", 30, 10, None),
         instance("c", 4096, 4096),
-        Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest { task_definition: Some("web:3".into()) }),
+        Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest {
+            task_definition: Some("web:3".into()),
+        }),
     ]);
     let (decision, _) = world.when(run("c", "web", 1)).then_ok();
-    assert!(run_reply(&decision).tasks[0].task_definition_arn.as_deref().unwrap().ends_with("web:2"));
+    assert!(run_reply(&decision).tasks[0]
+        .task_definition_arn
+        .as_deref()
+        .unwrap()
+        .ends_with("web:2"));
 }
 
 #[test]
 fn deregistering_needs_a_revision() {
     let world = given(vec![ec2_definition("web", 10, 10, None)]);
     world
-        .when(Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest { task_definition: Some("web".into()) }))
+        .when(Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest {
+            task_definition: Some("web".into()),
+        }))
         .then_rejected(EcsException::ClientException, "revision");
 }
 
@@ -253,7 +337,9 @@ fn deregistering_needs_a_revision() {
 fn delete_cluster_refuses_while_instances_or_tasks_remain() {
     let world = given(vec![create_cluster("c"), instance("c", 4096, 4096)]);
     world
-        .when(Command::DeleteCluster(DeleteClusterRequest { cluster: Some("c".into()) }))
+        .when(Command::DeleteCluster(DeleteClusterRequest {
+            cluster: Some("c".into()),
+        }))
         .then_rejected(EcsException::ClusterContainsContainerInstancesException, "deregister");
 }
 
@@ -266,42 +352,89 @@ fn create_cluster_on_an_existing_name_returns_it_without_an_event() {
 
 #[test]
 fn agent_stop_before_running_is_task_failed_to_start() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
     let task = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0].clone();
     let arn = task.task_arn.unwrap();
     let (decision, state) = world.when(report("c", &arn, "STOPPED")).then_ok();
-    let Kind::TaskChanged(change) = decision.events[0].kind.as_ref().unwrap() else { panic!() };
+    let Kind::TaskChanged(change) = decision.events[0].kind.as_ref().unwrap() else {
+        panic!()
+    };
     assert_eq!(change.stop_code, Some(TaskStopCode::TaskFailedToStart as i32));
-    assert_eq!(change.desired_status.as_deref(), Some("STOPPED"), "one event stops both statuses");
-    let stored = state.task(arn.rsplit('/').next().unwrap()).unwrap().unwrap().task.unwrap();
+    assert_eq!(
+        change.desired_status.as_deref(),
+        Some("STOPPED"),
+        "one event stops both statuses"
+    );
+    let stored = state
+        .task(arn.rsplit('/').next().unwrap())
+        .unwrap()
+        .unwrap()
+        .task
+        .unwrap();
     assert_eq!(stored.containers[0].last_status.as_deref(), Some("STOPPED"));
 }
 
 #[test]
 fn agent_stop_after_running_is_essential_container_exited() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
-    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0].task_arn.clone().unwrap();
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
+    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0]
+        .task_arn
+        .clone()
+        .unwrap();
     world.apply(report("c", &arn, "RUNNING")).unwrap();
     let (decision, _) = world.when(report("c", &arn, "STOPPED")).then_ok();
-    let Kind::TaskChanged(change) = decision.events[0].kind.as_ref().unwrap() else { panic!() };
+    let Kind::TaskChanged(change) = decision.events[0].kind.as_ref().unwrap() else {
+        panic!()
+    };
     assert_eq!(change.stop_code, Some(TaskStopCode::EssentialContainerExited as i32));
-    assert_eq!(change.stopped_reason.as_deref(), Some("Essential container in task exited"));
+    assert_eq!(
+        change.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
 }
 
 #[test]
 fn once_stopping_a_task_cannot_go_back_to_running() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
-    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0].task_arn.clone().unwrap();
-    world
-        .apply(Command::StopTask(StopTaskRequest { cluster: Some("c".into()), task: Some(arn.clone()), reason: None }))
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
+    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0]
+        .task_arn
+        .clone()
         .unwrap();
-    world.when(report("c", &arn, "RUNNING")).then_rejected(EcsException::InvalidParameterException, "desiredStatus STOPPED");
+    world
+        .apply(Command::StopTask(StopTaskRequest {
+            cluster: Some("c".into()),
+            task: Some(arn.clone()),
+            reason: None,
+        }))
+        .unwrap();
+    world
+        .when(report("c", &arn, "RUNNING"))
+        .then_rejected(EcsException::InvalidParameterException, "desiredStatus STOPPED");
 }
 
 #[test]
 fn container_reports_change_the_task_version_and_repeat_reports_do_not() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
-    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0].task_arn.clone().unwrap();
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
+    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0]
+        .task_arn
+        .clone()
+        .unwrap();
     let container_report = || {
         Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
             cluster: Some("c".into()),
@@ -324,8 +457,15 @@ fn container_reports_change_the_task_version_and_repeat_reports_do_not() {
 
 #[test]
 fn an_unknown_container_in_a_report_is_invalid() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
-    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0].task_arn.clone().unwrap();
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
+    let arn = run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks[0]
+        .task_arn
+        .clone()
+        .unwrap();
     world
         .when(Command::SubmitContainerStateChange(SubmitContainerStateChangeRequest {
             cluster: Some("c".into()),
@@ -339,17 +479,33 @@ fn an_unknown_container_in_a_report_is_invalid() {
 
 #[test]
 fn stop_task_clears_tags_and_keeps_last_status() {
-    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None), instance("c", 4096, 4096)]);
+    let mut world = given(vec![
+        create_cluster("c"),
+        ec2_definition("web", 10, 10, None),
+        instance("c", 4096, 4096),
+    ]);
     let mut request = match run("c", "web", 1) {
         Command::RunTask(r) => r,
         _ => unreachable!(),
     };
-    request.tags = vec![Tag { key: Some("team".into()), value: Some("blue".into()) }];
-    let arn = run_reply(&world.apply(Command::RunTask(request)).unwrap()).tasks[0].task_arn.clone().unwrap();
+    request.tags = vec![Tag {
+        key: Some("team".into()),
+        value: Some("blue".into()),
+    }];
+    let arn = run_reply(&world.apply(Command::RunTask(request)).unwrap()).tasks[0]
+        .task_arn
+        .clone()
+        .unwrap();
     let (decision, _) = world
-        .when(Command::StopTask(StopTaskRequest { cluster: Some("c".into()), task: Some(arn), reason: Some("bye".into()) }))
+        .when(Command::StopTask(StopTaskRequest {
+            cluster: Some("c".into()),
+            task: Some(arn),
+            reason: Some("bye".into()),
+        }))
         .then_ok();
-    let Reply::StopTask(StopTaskResponse { task: Some(task) }) = decision.reply else { panic!() };
+    let Reply::StopTask(StopTaskResponse { task: Some(task) }) = decision.reply else {
+        panic!()
+    };
     assert_eq!(task.last_status.as_deref(), Some("PENDING"));
     assert_eq!(task.desired_status.as_deref(), Some("STOPPED"));
     assert_eq!(task.stopped_reason.as_deref(), Some("bye"));
@@ -358,15 +514,26 @@ fn stop_task_clears_tags_and_keeps_last_status() {
 
 #[test]
 fn the_fifty_first_tag_is_a_limit_exceeded() {
-    let tags: Vec<Tag> = (0..50).map(|i| Tag { key: Some(format!("k{i}")), value: Some("v".into()) }).collect();
+    let tags: Vec<Tag> = (0..50)
+        .map(|i| Tag {
+            key: Some(format!("k{i}")),
+            value: Some("v".into()),
+        })
+        .collect();
     let world = given(vec![
         create_cluster("c"),
-        Command::TagResource(TagResourceRequest { resource_arn: Some(scope().cluster_arn("c")), tags }),
+        Command::TagResource(TagResourceRequest {
+            resource_arn: Some(scope().cluster_arn("c")),
+            tags,
+        }),
     ]);
     world
         .when(Command::TagResource(TagResourceRequest {
             resource_arn: Some(scope().cluster_arn("c")),
-            tags: vec![Tag { key: Some("one-more".into()), value: None }],
+            tags: vec![Tag {
+                key: Some("one-more".into()),
+                value: None,
+            }],
         }))
         .then_rejected(EcsException::LimitExceededException, "at most 50");
 }
@@ -376,7 +543,10 @@ fn tagging_a_missing_resource_is_resource_not_found() {
     given(vec![])
         .when(Command::TagResource(TagResourceRequest {
             resource_arn: Some(scope().task_definition_arn("ghost", 1)),
-            tags: vec![Tag { key: Some("a".into()), value: None }],
+            tags: vec![Tag {
+                key: Some("a".into()),
+                value: None,
+            }],
         }))
         .then_rejected(EcsException::ResourceNotFoundException, "does not exist");
 }
@@ -384,16 +554,22 @@ fn tagging_a_missing_resource_is_resource_not_found() {
 #[test]
 fn client_token_must_be_printable_ascii() {
     let world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
-    let Command::RunTask(mut request) = run("c", "web", 1) else { unreachable!() };
+    let Command::RunTask(mut request) = run("c", "web", 1) else {
+        unreachable!()
+    };
     request.client_token = Some("has space".into());
-    world.when(Command::RunTask(request)).then_rejected(EcsException::InvalidParameterException, "clientToken");
+    world
+        .when(Command::RunTask(request))
+        .then_rejected(EcsException::InvalidParameterException, "clientToken");
 }
 
 #[test]
 fn forced_deregistration_stops_the_instances_tasks() {
     let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
     let registered = world.apply(instance("c", 4096, 4096)).unwrap();
-    let Reply::RegisterContainerInstance(r) = registered.reply else { panic!() };
+    let Reply::RegisterContainerInstance(r) = registered.reply else {
+        panic!()
+    };
     let instance_arn = r.container_instance.unwrap().container_instance_arn.unwrap();
     world.apply(run("c", "web", 2)).unwrap();
     let deregister = |force| {
@@ -403,7 +579,10 @@ fn forced_deregistration_stops_the_instances_tasks() {
             force: Some(force),
         })
     };
-    assert_eq!(world.apply(deregister(false)).unwrap_err().exception, EcsException::InvalidParameterException);
+    assert_eq!(
+        world.apply(deregister(false)).unwrap_err().exception,
+        EcsException::InvalidParameterException
+    );
     let (decision, _) = world.when(deregister(true)).then_ok();
     let stops = decision
         .events

@@ -19,28 +19,45 @@ use crate::proto::v1::*;
 
 const ACK: &str = "ACK";
 
-pub(super) fn stop_task(state: &impl StateView, ctx: &CommandContext, request: &StopTaskRequest) -> DomainResult<Decision> {
-    let input = request.task.as_deref().ok_or_else(|| missing("task", "name the task to stop by id or ARN."))?;
+pub(super) fn stop_task(
+    state: &impl StateView,
+    ctx: &CommandContext,
+    request: &StopTaskRequest,
+) -> DomainResult<Decision> {
+    let input = request
+        .task
+        .as_deref()
+        .ok_or_else(|| missing("task", "name the task to stop by id or ARN."))?;
     check_length("reason", request.reason.as_deref(), STOPPED_REASON_MAX)?;
     let (cluster, _) = active_cluster(state, &ctx.scope, request.cluster.as_deref())?;
     let record = task_in_cluster(state, &ctx.scope, &cluster, "task", input)?.ok_or_else(|| {
         DomainError::invalid_parameter(
             "task",
-            format!("The referenced task was not found: '{}' is not a task of cluster '{cluster}'.", printable(input)),
+            format!(
+                "The referenced task was not found: '{}' is not a task of cluster '{cluster}'.",
+                printable(input)
+            ),
         )
     })?;
     let mut task = record.task.unwrap_or_default();
     let already_stopping = DesiredStatus::of(task.desired_status.as_deref()) == DesiredStatus::Stopped
         || TaskStatus::of(task.last_status.as_deref()) == TaskStatus::Stopped;
     if already_stopping {
-        return Ok(Decision { events: vec![], reply: Reply::StopTask(StopTaskResponse { task: Some(task) }) });
+        return Ok(Decision {
+            events: vec![],
+            reply: Reply::StopTask(StopTaskResponse { task: Some(task) }),
+        });
     }
     let change = TaskChanged {
         task_arn: task.task_arn.clone().unwrap_or_default(),
         version: task.version.unwrap_or(0) + 1,
         desired_status: Some(DesiredStatus::Stopped.as_str().to_string()),
         stop_code: task.stop_code.is_none().then_some(TaskStopCode::UserInitiated as i32),
-        stopped_reason: if task.stopped_reason.is_none() { request.reason.clone() } else { None },
+        stopped_reason: if task.stopped_reason.is_none() {
+            request.reason.clone()
+        } else {
+            None
+        },
         tags_cleared: !task.tags.is_empty(),
         ..Default::default()
     };
@@ -56,7 +73,10 @@ pub(super) fn submit_task_state_change(
     ctx: &CommandContext,
     request: &SubmitTaskStateChangeRequest,
 ) -> DomainResult<Decision> {
-    let input = request.task.as_deref().ok_or_else(|| missing("task", "name the task the report is about."))?;
+    let input = request
+        .task
+        .as_deref()
+        .ok_or_else(|| missing("task", "name the task the report is about."))?;
     check_length("reason", request.reason.as_deref(), FREE_TEXT_MAX)?;
     let (cluster, _) = active_cluster(state, &ctx.scope, request.cluster.as_deref())?;
     let task = find_task(state, ctx, &cluster, input)?;
@@ -79,7 +99,10 @@ pub(super) fn submit_task_state_change(
             ),
         ));
     }
-    if desired == DesiredStatus::Stopped && matches!(target, TaskStatus::Activating | TaskStatus::Running) && target > current {
+    if desired == DesiredStatus::Stopped
+        && matches!(target, TaskStatus::Activating | TaskStatus::Running)
+        && target > current
+    {
         return Err(DomainError::invalid_parameter(
             "status",
             format!(
@@ -105,23 +128,43 @@ pub(super) fn submit_task_state_change(
             }
             if task.stop_code.is_none() {
                 let never_ran = task.started_at.is_none() && change.started_at.is_none();
-                let code = if never_ran { TaskStopCode::TaskFailedToStart } else { TaskStopCode::EssentialContainerExited };
+                let code = if never_ran {
+                    TaskStopCode::TaskFailedToStart
+                } else {
+                    TaskStopCode::EssentialContainerExited
+                };
                 change.stop_code = Some(code as i32);
                 if task.stopped_reason.is_none() {
                     change.stopped_reason = request.reason.clone().filter(|r| !r.is_empty()).or_else(|| {
-                        (code == TaskStopCode::EssentialContainerExited).then(|| "Essential container in task exited".to_string())
+                        (code == TaskStopCode::EssentialContainerExited)
+                            .then(|| "Essential container in task exited".to_string())
                     });
                 }
             }
         }
     }
-    set_if_new(&mut change.pull_started_at, &task.pull_started_at, request.pull_started_at);
-    set_if_new(&mut change.pull_stopped_at, &task.pull_stopped_at, request.pull_stopped_at);
-    set_if_new(&mut change.execution_stopped_at, &task.execution_stopped_at, request.execution_stopped_at);
+    set_if_new(
+        &mut change.pull_started_at,
+        &task.pull_started_at,
+        request.pull_started_at,
+    );
+    set_if_new(
+        &mut change.pull_stopped_at,
+        &task.pull_stopped_at,
+        request.pull_stopped_at,
+    );
+    set_if_new(
+        &mut change.execution_stopped_at,
+        &task.execution_stopped_at,
+        request.execution_stopped_at,
+    );
 
     for (i, report) in request.containers.iter().enumerate() {
         let field = format!("containers[{i}]");
-        let name = report.container_name.as_deref().ok_or_else(|| missing(&format!("{field}.containerName"), "name the container."))?;
+        let name = report
+            .container_name
+            .as_deref()
+            .ok_or_else(|| missing(&format!("{field}.containerName"), "name the container."))?;
         let update = ContainerUpdate {
             status: report.status.as_deref(),
             exit_code: report.exit_code,
@@ -137,31 +180,52 @@ pub(super) fn submit_task_state_change(
     }
     for (i, report) in request.attachments.iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let arn = report.attachment_arn.as_deref().ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
-        let status = report.status.as_deref().ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
+        let arn = report
+            .attachment_arn
+            .as_deref()
+            .ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
+        let status = report
+            .status
+            .as_deref()
+            .ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
         check_length(&format!("{field}.status"), Some(status), 64)?;
         let id = stored_id_of(arn);
-        let attachment = task.attachments.iter().find(|a| a.id.as_deref() == Some(id)).ok_or_else(|| {
-            DomainError::invalid_parameter(
-                format!("{field}.attachmentArn"),
-                format!("Task {} has no attachment '{}'.", short_id(&task), printable(arn)),
-            )
-        })?;
+        let attachment = task
+            .attachments
+            .iter()
+            .find(|a| a.id.as_deref() == Some(id))
+            .ok_or_else(|| {
+                DomainError::invalid_parameter(
+                    format!("{field}.attachmentArn"),
+                    format!("Task {} has no attachment '{}'.", short_id(&task), printable(arn)),
+                )
+            })?;
         if attachment.status.as_deref() != Some(status) {
-            change.attachments.push(AttachmentChange { attachment_arn: arn.to_string(), status: status.to_string() });
+            change.attachments.push(AttachmentChange {
+                attachment_arn: arn.to_string(),
+                status: status.to_string(),
+            });
         }
     }
     if target == TaskStatus::Stopped && target > current {
         // A stopped task's containers are stopped, whether or not the agent said so.
         for container in &task.containers {
             let name = container.name.clone().unwrap_or_default();
-            let reported = change.containers.iter().any(|c| c.name == name && c.last_status.is_some());
+            let reported = change
+                .containers
+                .iter()
+                .any(|c| c.name == name && c.last_status.is_some());
             if !reported && ContainerStatus::of(container.last_status.as_deref()) != ContainerStatus::Stopped {
                 entry(&mut change, &name).last_status = Some(ContainerStatus::Stopped.as_str().to_string());
             }
         }
     }
-    decided(change, Reply::SubmitTaskStateChange(SubmitTaskStateChangeResponse { acknowledgment: Some(ACK.into()) }))
+    decided(
+        change,
+        Reply::SubmitTaskStateChange(SubmitTaskStateChangeResponse {
+            acknowledgment: Some(ACK.into()),
+        }),
+    )
 }
 
 pub(super) fn submit_container_state_change(
@@ -169,8 +233,14 @@ pub(super) fn submit_container_state_change(
     ctx: &CommandContext,
     request: &SubmitContainerStateChangeRequest,
 ) -> DomainResult<Decision> {
-    let input = request.task.as_deref().ok_or_else(|| missing("task", "name the task the report is about."))?;
-    let name = request.container_name.as_deref().ok_or_else(|| missing("containerName", "name the container."))?;
+    let input = request
+        .task
+        .as_deref()
+        .ok_or_else(|| missing("task", "name the task the report is about."))?;
+    let name = request
+        .container_name
+        .as_deref()
+        .ok_or_else(|| missing("containerName", "name the container."))?;
     let (cluster, _) = active_cluster(state, &ctx.scope, request.cluster.as_deref())?;
     let task = find_task(state, ctx, &cluster, input)?;
     let mut change = blank_change(&task);
@@ -185,7 +255,9 @@ pub(super) fn submit_container_state_change(
     container_change(&task, &mut change, "containerName", name, update)?;
     decided(
         change,
-        Reply::SubmitContainerStateChange(SubmitContainerStateChangeResponse { acknowledgment: Some(ACK.into()) }),
+        Reply::SubmitContainerStateChange(SubmitContainerStateChangeResponse {
+            acknowledgment: Some(ACK.into()),
+        }),
     )
 }
 
@@ -194,14 +266,20 @@ fn find_task(state: &impl StateView, ctx: &CommandContext, cluster: &str, input:
     let record = task_in_cluster(state, &ctx.scope, cluster, "task", input)?.ok_or_else(|| {
         DomainError::invalid_parameter(
             "task",
-            format!("The referenced task was not found: '{}' is not a task of cluster '{cluster}'.", printable(input)),
+            format!(
+                "The referenced task was not found: '{}' is not a task of cluster '{cluster}'.",
+                printable(input)
+            ),
         )
     })?;
     let task = record.task.unwrap_or_default();
     if TaskStatus::of(task.last_status.as_deref()) == TaskStatus::Stopped {
         return Err(DomainError::invalid_parameter(
             "task",
-            format!("Task {} is STOPPED; a stopped task takes no further state changes.", short_id(&task)),
+            format!(
+                "Task {} is STOPPED; a stopped task takes no further state changes.",
+                short_id(&task)
+            ),
         ));
     }
     Ok(task)
@@ -217,11 +295,18 @@ fn blank_change(task: &Task) -> TaskChanged {
 
 /// One event when something changed; an acknowledged no-op when the report brought nothing new.
 fn decided(change: TaskChanged, reply: Reply) -> DomainResult<Decision> {
-    let empty = TaskChanged { task_arn: change.task_arn.clone(), version: change.version, ..Default::default() };
+    let empty = TaskChanged {
+        task_arn: change.task_arn.clone(),
+        version: change.version,
+        ..Default::default()
+    };
     if change == empty {
         return Ok(Decision { events: vec![], reply });
     }
-    Ok(Decision { events: vec![event(Kind::TaskChanged(change))], reply })
+    Ok(Decision {
+        events: vec![event(Kind::TaskChanged(change))],
+        reply,
+    })
 }
 
 fn short_id(task: &Task) -> &str {
@@ -240,7 +325,10 @@ fn entry<'a>(change: &'a mut TaskChanged, name: &str) -> &'a mut ContainerChange
     if let Some(i) = change.containers.iter().position(|c| c.name == name) {
         return &mut change.containers[i];
     }
-    change.containers.push(ContainerChange { name: name.to_string(), ..Default::default() });
+    change.containers.push(ContainerChange {
+        name: name.to_string(),
+        ..Default::default()
+    });
     change.containers.last_mut().expect("just pushed")
 }
 
@@ -261,20 +349,32 @@ fn container_change(
     name: &str,
     update: ContainerUpdate,
 ) -> DomainResult<()> {
-    let container = task.containers.iter().find(|c| c.name.as_deref() == Some(name)).ok_or_else(|| {
-        DomainError::invalid_parameter(
-            field,
-            format!("Task {} has no container named '{}'.", short_id(task), printable(name)),
-        )
-    })?;
-    let mut delta = ContainerChange { name: name.to_string(), ..Default::default() };
+    let container = task
+        .containers
+        .iter()
+        .find(|c| c.name.as_deref() == Some(name))
+        .ok_or_else(|| {
+            DomainError::invalid_parameter(
+                field,
+                format!("Task {} has no container named '{}'.", short_id(task), printable(name)),
+            )
+        })?;
+    let mut delta = ContainerChange {
+        name: name.to_string(),
+        ..Default::default()
+    };
     if let Some(text) = update.status.filter(|s| !s.is_empty()) {
         let reported = ContainerStatus::parse(&format!("{field}.status"), text)?;
         let current = ContainerStatus::of(container.last_status.as_deref());
         if reported < current {
             return Err(DomainError::invalid_parameter(
                 format!("{field}.status"),
-                format!("Container '{}' is {}; it cannot move back to {}.", printable(name), current.as_str(), reported.as_str()),
+                format!(
+                    "Container '{}' is {}; it cannot move back to {}.",
+                    printable(name),
+                    current.as_str(),
+                    reported.as_str()
+                ),
             ));
         }
         if reported > current {
@@ -307,7 +407,10 @@ fn container_change(
     }
     if let Some(bindings) = update.network_bindings {
         for (i, binding) in bindings.iter().enumerate() {
-            for (port, what) in [(binding.container_port, "containerPort"), (binding.host_port, "hostPort")] {
+            for (port, what) in [
+                (binding.container_port, "containerPort"),
+                (binding.host_port, "hostPort"),
+            ] {
                 if port.is_some_and(|p| !(0..=65535).contains(&p)) {
                     return Err(DomainError::invalid_parameter(
                         format!("{field}.networkBindings[{i}].{what}"),
@@ -317,10 +420,15 @@ fn container_change(
             }
         }
         if container.network_bindings != bindings {
-            delta.network_bindings = Some(NetworkBindings { items: bindings.to_vec() });
+            delta.network_bindings = Some(NetworkBindings {
+                items: bindings.to_vec(),
+            });
         }
     }
-    let empty = ContainerChange { name: name.to_string(), ..Default::default() };
+    let empty = ContainerChange {
+        name: name.to_string(),
+        ..Default::default()
+    };
     if delta != empty {
         let slot = entry(change, name);
         if delta.last_status.is_some() {
@@ -343,21 +451,43 @@ fn managed_agent_change(
     now: Timestamp,
 ) -> DomainResult<()> {
     let field = format!("managedAgents[{i}]");
-    let name = report.container_name.as_deref().ok_or_else(|| missing(&format!("{field}.containerName"), "name the container."))?;
-    let agent_name = report.managed_agent_name.ok_or_else(|| missing(&format!("{field}.managedAgentName"), "use ExecuteCommandAgent."))?;
-    let status = report.status.as_deref().ok_or_else(|| missing(&format!("{field}.status"), "give the agent's status."))?;
+    let name = report
+        .container_name
+        .as_deref()
+        .ok_or_else(|| missing(&format!("{field}.containerName"), "name the container."))?;
+    let agent_name = report
+        .managed_agent_name
+        .ok_or_else(|| missing(&format!("{field}.managedAgentName"), "use ExecuteCommandAgent."))?;
+    let status = report
+        .status
+        .as_deref()
+        .ok_or_else(|| missing(&format!("{field}.status"), "give the agent's status."))?;
     check_length(&format!("{field}.status"), Some(status), 64)?;
-    let container = task.containers.iter().find(|c| c.name.as_deref() == Some(name)).ok_or_else(|| {
-        DomainError::invalid_parameter(
-            format!("{field}.containerName"),
-            format!("Task {} has no container named '{}'.", short_id(task), printable(name)),
-        )
-    })?;
-    let pending = change.containers.iter().find(|c| c.name == name).and_then(|c| c.managed_agents.clone());
-    let mut agents = pending.map(|a| a.items).unwrap_or_else(|| container.managed_agents.clone());
-    let reason: Option<String> = report.reason.as_ref().map(|r| r.chars().take(CONTAINER_REASON_MAX).collect());
+    let container = task
+        .containers
+        .iter()
+        .find(|c| c.name.as_deref() == Some(name))
+        .ok_or_else(|| {
+            DomainError::invalid_parameter(
+                format!("{field}.containerName"),
+                format!("Task {} has no container named '{}'.", short_id(task), printable(name)),
+            )
+        })?;
+    let pending = change
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.managed_agents.clone());
+    let mut agents = pending
+        .map(|a| a.items)
+        .unwrap_or_else(|| container.managed_agents.clone());
+    let reason: Option<String> = report
+        .reason
+        .as_ref()
+        .map(|r| r.chars().take(CONTAINER_REASON_MAX).collect());
     let position = agents.iter().position(|a| a.name == Some(agent_name));
-    let unchanged = position.is_some_and(|p| agents[p].last_status.as_deref() == Some(status) && agents[p].reason == reason);
+    let unchanged =
+        position.is_some_and(|p| agents[p].last_status.as_deref() == Some(status) && agents[p].reason == reason);
     if unchanged {
         return Ok(());
     }
@@ -370,7 +500,12 @@ fn managed_agent_change(
                 agents[p].last_started_at = started;
             }
         }
-        None => agents.push(ManagedAgent { name: Some(agent_name), last_status: Some(status.to_string()), reason, last_started_at: started }),
+        None => agents.push(ManagedAgent {
+            name: Some(agent_name),
+            last_status: Some(status.to_string()),
+            reason,
+            last_started_at: started,
+        }),
     }
     entry(change, name).managed_agents = Some(ManagedAgents { items: agents });
     Ok(())

@@ -1,0 +1,346 @@
+//! The AWS-compatible endpoint: ECS's own wire protocol (AWS JSON 1.1), so boto3, the AWS CLI
+//! and every AWS SDK work unmodified. `POST /` with `X-Amz-Target:
+//! AmazonEC2ContainerServiceV20141113.<Operation>`; the body is ECS JSON, read and written by
+//! `ecs_json`; every operation runs through the same [`Operations`] as gRPC. The region comes
+//! from the SigV4 credential scope of the `Authorization` header (signatures are not verified).
+//! Does not hold ECS rules: decoding, dispatch, and errors in ECS's JSON shape only.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use super::operations::Operations;
+use crate::domain::{EcsException, Scope};
+use crate::ecs_json::{self, WriteOptions};
+use crate::store::{Caller, StoreError};
+
+/// `X-Amz-Target` prefix of the ECS API (its model's `targetPrefix`).
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// How the endpoint behaves.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// The scope of requests whose `Authorization` header names no region.
+    pub default_scope: Scope,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How long one request may take before it is answered with a `ServerException`
+    /// (a command may still commit).
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone)]
+struct App {
+    operations: Operations,
+    options: AwsOptions,
+}
+
+/// The endpoint as an axum router (serve it with connect info: `into_make_service_with_connect_info`).
+pub fn router(operations: Operations, options: AwsOptions) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(App { operations, options })
+}
+
+/// Serves the endpoint on `listener` until `shutdown` completes, then lets in-flight requests end.
+pub async fn serve_aws(
+    listener: tokio::net::TcpListener,
+    operations: Operations,
+    options: AwsOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(operations, options).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// An error in ECS's JSON shape: HTTP status, `__type`, message, and for conflicts `resourceIds`.
+#[derive(Debug)]
+struct AwsError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    resource_ids: Vec<String>,
+}
+
+impl AwsError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        AwsError {
+            status,
+            kind,
+            message: message.into(),
+            resource_ids: Vec::new(),
+        }
+    }
+
+    fn serialization(message: impl Into<String>) -> Self {
+        AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", message)
+    }
+}
+
+impl From<StoreError> for AwsError {
+    fn from(error: StoreError) -> Self {
+        let kind = error.exception();
+        let status = match kind {
+            EcsException::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        if kind == EcsException::ServerException {
+            tracing::error!(%error, "internal fault");
+        }
+        let resource_ids = match &error {
+            StoreError::Rejected(e) => e.resource_ids.clone(),
+            _ => Vec::new(),
+        };
+        AwsError {
+            status,
+            kind: kind.name(),
+            message: error.to_string(),
+            resource_ids,
+        }
+    }
+}
+
+fn respond(request_id: &str, result: Result<Value, AwsError>) -> Response {
+    let (status, body, error_type) = match result {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(e) => {
+            let mut body = json!({ "__type": e.kind, "message": e.message });
+            if !e.resource_ids.is_empty() {
+                body["resourceIds"] = json!(e.resource_ids);
+            }
+            (e.status, body, Some(e.kind))
+        }
+    };
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", value);
+    }
+    if let Some(kind) = error_type {
+        headers.insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    }
+    response
+}
+
+async fn handle(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let operation = target(&parts.headers).unwrap_or("").to_string();
+    let span = tracing::info_span!("aws_json", operation = %operation, request_id = %request_id, peer = %peer);
+    let result = async {
+        if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
+            return Err(AwsError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                "The ECS JSON API is served as POST / with an X-Amz-Target header.",
+            ));
+        }
+        let operation = target(&parts.headers).ok_or_else(|| {
+            AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!("Missing or foreign X-Amz-Target: expected {TARGET_PREFIX}<Operation>."),
+            )
+        })?;
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with(CONTENT_TYPE) {
+            return Err(AwsError::serialization(format!(
+                "Content-Type must be {CONTENT_TYPE}; got '{}'.",
+                crate::domain::ids::printable(content_type)
+            )));
+        }
+        let bytes: Bytes = axum::body::to_bytes(body, app.options.max_body_bytes)
+            .await
+            .map_err(|_| {
+                AwsError::serialization(format!(
+                    "The request body exceeds {} bytes.",
+                    app.options.max_body_bytes
+                ))
+            })?;
+        let document: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| AwsError::serialization(format!("The body is not valid JSON: {e}.")))?
+        };
+        if !document.is_object() {
+            return Err(AwsError::serialization("The body must be a JSON object."));
+        }
+        let scope = scope_of(&parts.headers, &app.options.default_scope)?;
+        let caller = Caller {
+            scope,
+            request_id: request_id.clone(),
+            name: format!("aws-json {peer}"),
+        };
+        match tokio::time::timeout(
+            app.options.request_timeout,
+            dispatch(&app.operations, operation, &caller, &document),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerException",
+                format!(
+                    "The request did not finish within {:?}; it may still take effect.",
+                    app.options.request_timeout
+                ),
+            )),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    match &result {
+        Ok(_) => tracing::debug!("ok"),
+        Err(e) => tracing::info!(exception = e.kind, message = %e.message, "refused"),
+    }
+    respond(&request_id, result)
+}
+
+/// The operation named by `X-Amz-Target`, if it is an ECS one.
+fn target(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope
+/// (`Credential=<key>/<date>/<region>/ecs/aws4_request`), else the default.
+fn scope_of(headers: &HeaderMap, default: &Scope) -> Result<Scope, AwsError> {
+    let region = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split([',', ' ']).next())
+        .and_then(|credential| credential.split('/').nth(2));
+    match region {
+        None => Ok(default.clone()),
+        Some(region) => Scope::new(region, default.account()).map_err(|e| {
+            AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterException",
+                format!("Authorization: {}", e.message),
+            )
+        }),
+    }
+}
+
+fn decode<M: prost::Message + prost::Name + Default>(document: &Value) -> Result<M, AwsError> {
+    ecs_json::from_value(document).map_err(|e| AwsError::serialization(e.to_string()))
+}
+
+fn encode<M: prost::Message + prost::Name>(message: &M) -> Value {
+    // ECS answers with empty lists rather than leaving them out (`"failures": []`).
+    ecs_json::to_value(
+        message,
+        &WriteOptions {
+            emit_empty_lists: true,
+            ..WriteOptions::default()
+        },
+    )
+}
+
+macro_rules! dispatch_table {
+    ($($operation:literal => $method:ident;)*) => {
+        /// Decodes, runs and encodes one operation.
+        async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Value, AwsError> {
+            match operation {
+                $($operation => Ok(encode(&operations.$method(caller, decode(document)?).await?)),)*
+                other => Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UnknownOperationException",
+                    format!("Operation '{}' is not one taskledger serves.", crate::domain::ids::printable(other)),
+                )),
+            }
+        }
+    };
+}
+
+dispatch_table! {
+    "RunTask" => run_task;
+    "StartTask" => start_task;
+    "DescribeTasks" => describe_tasks;
+    "StopTask" => stop_task;
+    "ListTasks" => list_tasks;
+    "SubmitTaskStateChange" => submit_task_state_change;
+    "SubmitContainerStateChange" => submit_container_state_change;
+    "RegisterTaskDefinition" => register_task_definition;
+    "DescribeTaskDefinition" => describe_task_definition;
+    "DeregisterTaskDefinition" => deregister_task_definition;
+    "ListTaskDefinitions" => list_task_definitions;
+    "ListTaskDefinitionFamilies" => list_task_definition_families;
+    "CreateCluster" => create_cluster;
+    "DescribeClusters" => describe_clusters;
+    "ListClusters" => list_clusters;
+    "DeleteCluster" => delete_cluster;
+    "RegisterContainerInstance" => register_container_instance;
+    "DeregisterContainerInstance" => deregister_container_instance;
+    "DescribeContainerInstances" => describe_container_instances;
+    "ListContainerInstances" => list_container_instances;
+    "TagResource" => tag_resource;
+    "UntagResource" => untag_resource;
+    "ListTagsForResource" => list_tags_for_resource;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn region_comes_from_the_sigv4_credential_scope() {
+        let default = Scope::new("us-east-1", "123456789012").unwrap();
+        let auth =
+            "AWS4-HMAC-SHA256 Credential=AKID/20240101/eu-west-3/ecs/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(
+            scope_of(&headers(&[("authorization", auth)]), &default)
+                .unwrap()
+                .region(),
+            "eu-west-3"
+        );
+        assert_eq!(scope_of(&headers(&[]), &default).unwrap().region(), "us-east-1");
+        let bad = "AWS4-HMAC-SHA256 Credential=AKID/20240101/NOT A REGION/ecs/aws4_request";
+        assert!(scope_of(&headers(&[("authorization", bad)]), &default).is_err());
+    }
+
+    #[test]
+    fn the_target_names_an_ecs_operation() {
+        assert_eq!(
+            target(&headers(&[(
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.RunTask"
+            )])),
+            Some("RunTask")
+        );
+        assert_eq!(target(&headers(&[("x-amz-target", "DynamoDB_20120810.GetItem")])), None);
+    }
+}

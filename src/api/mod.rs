@@ -1,0 +1,33 @@
+//! The gRPC front end: the `taskledger.v1.Ecs` service over the store, health and reflection,
+//! the server with its limits and graceful shutdown, and the optional simulated agent.
+//! Does not hold ECS rules (see `domain`) or storage (see `store`); the only module of the crate
+//! that imports tonic besides the generated code and the CLI client.
+//!
+//! # Map
+//! - [`operations`]: the 23 ECS operations as tonic-free async calls on the store (the code path
+//!   every front end shares).
+//! - [`service`]: `EcsService`, the tonic adapter: scope and request id from metadata, one span per
+//!   RPC, the per-request timeout.
+//! - [`status`]: the one mapping from `StoreError` to `tonic::Status` (and back to an ECS exception
+//!   name on the client side).
+//! - [`server`]: `serve`: Ecs + health + reflection, limits, graceful shutdown.
+//! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
+
+pub mod agent;
+pub mod aws;
+pub mod operations;
+pub mod server;
+pub mod service;
+pub mod status;
+
+pub use agent::AgentOptions;
+pub use operations::Operations;
+pub use server::{serve, serve_with_listener, ServeOptions};
+pub use service::EcsService;
+
+/// The request-metadata key that names the region of a call (default: the server's region).
+pub const REGION_HEADER: &str = "x-taskledger-region";
+/// The request/response-metadata key that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// `ErrorInfo.domain` of every error taskledger returns.
+pub const ERROR_DOMAIN: &str = "ecs.taskledger";

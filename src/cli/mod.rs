@@ -1,0 +1,82 @@
+//! The `taskledger` command line: `serve`, the offline admin commands `verify` and `rebuild`, and
+//! client commands that talk gRPC to a running server and print ECS JSON. Flags fall back to
+//! `TASKLEDGER_*` environment variables. Does not hold server or store logic (see `api`, `store`).
+
+mod admin;
+mod client;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// An event-sourced task-state store that mirrors the Amazon ECS task APIs.
+#[derive(Debug, Parser)]
+#[command(name = "taskledger", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the store over gRPC (taskledger.v1.Ecs, health, reflection).
+    Serve(serve::ServeArgs),
+    /// Rebuild every view from the log and compare (offline: stop the server first).
+    Verify(admin::DataDirArgs),
+    /// Rewrite every view from the log (offline: stop the server first).
+    Rebuild(admin::DataDirArgs),
+    /// Clusters: create, describe, list, delete.
+    Clusters(client::Client<client::ClustersCommand>),
+    /// Task definitions: register (from ECS JSON), describe, list, deregister.
+    TaskDefinitions(client::Client<client::TaskDefinitionsCommand>),
+    /// Tasks: run, describe, stop, list.
+    Tasks(client::Client<client::TasksCommand>),
+    /// Container instances: register, list, describe, deregister.
+    Instances(client::Client<client::InstancesCommand>),
+}
+
+/// Parses the command line, runs the command, and turns the outcome into an exit code. Errors are
+/// printed to stderr as `error: …` (for ECS errors: `error: <ExceptionName>: <message>`).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) | Command::Verify(_) | Command::Rebuild(_) => "info",
+        Command::Clusters(_) | Command::TaskDefinitions(_) | Command::Tasks(_) | Command::Instances(_) => "warn",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Verify(args) => admin::verify(args),
+        Command::Rebuild(args) => admin::rebuild(args),
+        Command::Clusters(client) => client.run(client::Resource::Clusters),
+        Command::TaskDefinitions(client) => client.run(client::Resource::TaskDefinitions),
+        Command::Tasks(client) => client.run(client::Resource::Tasks),
+        Command::Instances(client) => client.run(client::Resource::Instances),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,174 @@
+//! `taskledger serve`: opens the store, binds, prints `taskledger listening on <addr>` on stdout,
+//! serves until SIGINT or SIGTERM, then shuts down gracefully and closes the store (exit 0).
+//! Does not implement the server (see `api::server`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::api::aws::{serve_aws, AwsOptions};
+use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
+use crate::domain::Scope;
+use crate::store::{SledOptions, Store, StoreOptions};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default; binding beyond it takes an explicit value
+    /// (taskledger has no authentication).
+    #[arg(long, env = "TASKLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Also serve ECS's own wire protocol (AWS JSON 1.1) for AWS SDKs and the AWS CLI on this
+    /// address, e.g. 127.0.0.1:4566. Off unless given; loopback unless you name another address.
+    #[arg(long, env = "TASKLEDGER_AWS_LISTEN")]
+    aws_listen: Option<SocketAddr>,
+    /// The store's directory (created if missing).
+    #[arg(long, env = "TASKLEDGER_DATA_DIR", default_value = "./taskledger-data")]
+    data_dir: PathBuf,
+    /// Region of calls that do not name one in `x-taskledger-region` metadata.
+    #[arg(long, env = "TASKLEDGER_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account of every resource (12 digits; the default is the AWS documentation's example).
+    #[arg(long, env = "TASKLEDGER_ACCOUNT", default_value = "123456789012")]
+    account: String,
+    /// Run a built-in agent that moves tasks through their lifecycle, so waiters finish.
+    #[arg(long, env = "TASKLEDGER_SIMULATE_AGENT")]
+    simulate_agent: bool,
+    /// The simulated agent's delay before each lifecycle step, in milliseconds.
+    #[arg(long, env = "TASKLEDGER_AGENT_STEP_MS", default_value_t = 500)]
+    agent_step_ms: u64,
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "TASKLEDGER_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_request_bytes: usize,
+    /// Requests in flight at once over all connections; more wait for a slot.
+    #[arg(long, env = "TASKLEDGER_CONCURRENCY_LIMIT", default_value_t = 1024)]
+    concurrency_limit: usize,
+    /// Longest an ECS call may take before it is answered DEADLINE_EXCEEDED, in milliseconds.
+    /// A command that times out may still be committed.
+    #[arg(long, env = "TASKLEDGER_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// sled's page cache, in MiB.
+    #[arg(long, env = "TASKLEDGER_CACHE_MB", default_value_t = 128)]
+    cache_mb: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let store_options = StoreOptions {
+        sled: SledOptions {
+            cache_capacity: args.cache_mb.saturating_mul(1024 * 1024),
+        },
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(&args.data_dir, store_options).with_context(|| {
+        format!(
+            "cannot open the store at {} (is another taskledger using it? sled locks the directory)",
+            args.data_dir.display()
+        )
+    })?;
+    let options = ServeOptions {
+        listen: args.listen,
+        region: args.region,
+        account: args.account,
+        max_request_bytes: args.max_request_bytes,
+        concurrency_limit: args.concurrency_limit,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        simulate_agent: args.simulate_agent.then(|| AgentOptions {
+            step_delay: Duration::from_millis(args.agent_step_ms),
+        }),
+    };
+    let scope = Scope::new(&options.region, &options.account)
+        .map_err(|e| anyhow::anyhow!("--region/--account: {}", e.message))?;
+    let aws_options = AwsOptions {
+        default_scope: scope,
+        max_body_bytes: args.max_request_bytes,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+    };
+    runtime.block_on(async {
+        // One signal stops both front ends.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let aws = match args.aws_listen {
+            Some(aws_address) => {
+                let listener = tokio::net::TcpListener::bind(aws_address)
+                    .await
+                    .with_context(|| format!("cannot listen on {aws_address} for --aws-listen"))?;
+                let bound = listener.local_addr().context("reading the bound address")?;
+                if !bound.ip().is_loopback() {
+                    tracing::warn!(%bound, "AWS endpoint listening beyond loopback: signatures are not verified");
+                }
+                println!("taskledger AWS JSON endpoint on http://{bound}");
+                let operations = Operations::new(store.clone());
+                Some(tokio::spawn(serve_aws(
+                    listener,
+                    operations,
+                    aws_options,
+                    until_stopped(),
+                )))
+            }
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (is another server running there?)", options.listen))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        if !address.ip().is_loopback() {
+            tracing::warn!(%address, "listening beyond loopback: anyone who reaches this address can change state");
+        }
+        println!("taskledger listening on {address}");
+        serve_with_listener(store.clone(), listener, options, until_stopped()).await?;
+        if let Some(aws) = aws {
+            aws.await
+                .context("the AWS endpoint task failed")?
+                .context("the AWS endpoint failed")?;
+        }
+        anyhow::Ok(())
+    })?;
+    // The last handle: the writer answers what is queued, then stops.
+    drop(store);
+    tracing::info!("store closed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

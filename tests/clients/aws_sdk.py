@@ -1,0 +1,153 @@
+"""Drives a running `taskledger serve --aws-listen ... --simulate-agent` with boto3 and the AWS CLI,
+unmodified, as a person using taskledger as a local ECS would. Exits non-zero on the first surprise.
+
+Usage: python3 tests/clients/aws_sdk.py http://127.0.0.1:PORT
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import boto3
+import botocore
+
+ENDPOINT = sys.argv[1]
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+ecs = boto3.client("ecs", endpoint_url=ENDPOINT, region_name="us-east-1")
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        raise SystemExit(f"FAILED: {what}")
+    checks += 1
+    print(f"ok - {what}")
+
+
+def raises(exception, call, what):
+    try:
+        call()
+    except exception as error:
+        check(True, f"{what} ({error.response['Error']['Code']})")
+        return error
+    raise SystemExit(f"FAILED: {what}: no {exception.__name__}")
+
+
+TASK_DEFINITION = {
+    "family": "web",
+    "networkMode": "awsvpc",
+    "requiresCompatibilities": ["FARGATE"],
+    "cpu": "256",
+    "memory": "512",
+    "containerDefinitions": [
+        {"name": "app", "image": "nginx:1.25", "essential": True,
+         "portMappings": [{"containerPort": 80, "protocol": "tcp"}]}
+    ],
+    "tags": [{"key": "team", "value": "blue"}],
+}
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"], "assignPublicIp": "DISABLED"}}
+
+# Clusters and task definitions.
+cluster = ecs.create_cluster(clusterName="sdk", tags=[{"key": "env", "value": "ci"}])["cluster"]
+check(cluster["status"] == "ACTIVE" and cluster["clusterArn"].endswith(":cluster/sdk"), "create_cluster")
+registered = ecs.register_task_definition(**TASK_DEFINITION)["taskDefinition"]
+check(registered["revision"] >= 1 and registered["status"] == "ACTIVE", "register_task_definition from JSON")
+described = ecs.describe_task_definition(taskDefinition="web", include=["TAGS"])
+check(described["tags"] == [{"key": "team", "value": "blue"}], "describe_task_definition with include TAGS")
+
+# RunTask with count, DescribeTasks with a MISSING failure.
+run = ecs.run_task(cluster="sdk", taskDefinition="web", count=3, launchType="FARGATE",
+                   networkConfiguration=NETWORK, tags=[{"key": "job", "value": "ci"}])
+check(len(run["tasks"]) == 3 and run["failures"] == [], "run_task count=3")
+arns = [t["taskArn"] for t in run["tasks"]]
+check(all(t["lastStatus"] == "PROVISIONING" and t["version"] == 1 for t in run["tasks"]), "new Fargate tasks")
+check(hasattr(run["tasks"][0]["createdAt"], "year"), "timestamps parse as datetimes")
+missing_arn = arns[0][:-32] + "0" * 32
+described = ecs.describe_tasks(cluster="sdk", tasks=[arns[0], missing_arn])
+check(len(described["tasks"]) == 1, "describe_tasks finds the task")
+check(described["failures"] == [{"arn": missing_arn, "reason": "MISSING"}], "describe_tasks MISSING failure")
+check("tags" not in described["tasks"][0] or described["tasks"][0]["tags"] == [], "tags only with include")
+tagged = ecs.describe_tasks(cluster="sdk", tasks=[arns[0]], include=["TAGS"])["tasks"][0]
+check({"key": "job", "value": "ci"} in tagged["tags"], "describe_tasks include TAGS")
+
+# Waiters need the simulated agent.
+ecs.get_waiter("tasks_running").wait(cluster="sdk", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+check(True, "tasks_running waiter")
+
+# ListTasks paginated over more than one page.
+more = ecs.run_task(cluster="sdk", taskDefinition="web", count=10, launchType="FARGATE", networkConfiguration=NETWORK)
+listed = []
+pages = 0
+for page in ecs.get_paginator("list_tasks").paginate(cluster="sdk", PaginationConfig={"PageSize": 4}):
+    pages += 1
+    listed += page["taskArns"]
+check(pages >= 4 and sorted(listed) == sorted(arns + [t["taskArn"] for t in more["tasks"]]),
+      f"list_tasks paginator ({pages} pages)")
+
+# StopTask, then the tasks_stopped waiter.
+stopped = ecs.stop_task(cluster="sdk", task=arns[0], reason="ci done")["task"]
+check(stopped["desiredStatus"] == "STOPPED" and stopped["stopCode"] == "UserInitiated", "stop_task")
+ecs.get_waiter("tasks_stopped").wait(cluster="sdk", tasks=[arns[0]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+final = ecs.describe_tasks(cluster="sdk", tasks=[arns[0]])["tasks"][0]
+check(final["lastStatus"] == "STOPPED" and final["stoppedReason"] == "ci done", "tasks_stopped waiter")
+
+# Tags on the cluster.
+ecs.tag_resource(resourceArn=cluster["clusterArn"], tags=[{"key": "owner", "value": "sdk"}])
+tags = ecs.list_tags_for_resource(resourceArn=cluster["clusterArn"])["tags"]
+check({"key": "owner", "value": "sdk"} in tags and {"key": "env", "value": "ci"} in tags, "tag_resource")
+ecs.untag_resource(resourceArn=cluster["clusterArn"], tagKeys=["owner"])
+check(ecs.list_tags_for_resource(resourceArn=cluster["clusterArn"])["tags"] == [{"key": "env", "value": "ci"}],
+      "untag_resource")
+
+# Errors arrive as their botocore exception classes.
+raises(ecs.exceptions.ClusterNotFoundException,
+       lambda: ecs.run_task(cluster="nope", taskDefinition="web", launchType="FARGATE", networkConfiguration=NETWORK),
+       "ClusterNotFoundException")
+raises(ecs.exceptions.InvalidParameterException,
+       lambda: ecs.run_task(cluster="sdk", taskDefinition="web", count=11, launchType="FARGATE",
+                            networkConfiguration=NETWORK),
+       "InvalidParameterException for count 11")
+raises(ecs.exceptions.ClientException, lambda: ecs.describe_task_definition(taskDefinition="ghost"),
+       "ClientException for an unknown task definition")
+ecs.run_task(cluster="sdk", taskDefinition="web", count=1, launchType="FARGATE", networkConfiguration=NETWORK,
+             clientToken="ci-token-1")
+conflict = raises(ecs.exceptions.ConflictException,
+                  lambda: ecs.run_task(cluster="sdk", taskDefinition="web", count=2, launchType="FARGATE",
+                                       networkConfiguration=NETWORK, clientToken="ci-token-1"),
+                  "ConflictException for a clientToken reused with other parameters")
+check(len(conflict.response.get("resourceIds", [])) == 1, "ConflictException carries resourceIds")
+raises(ecs.exceptions.ClusterContainsTasksException, lambda: ecs.delete_cluster(cluster="sdk"),
+       "ClusterContainsTasksException")
+
+# The AWS CLI, unmodified.
+def aws(*args):
+    out = subprocess.run(["aws", "ecs", *args, "--endpoint-url", ENDPOINT, "--region", "us-east-1",
+                          "--output", "json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+aws("create-cluster", "--cluster-name", "cli")
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump({k: v for k, v in TASK_DEFINITION.items() if k != "tags"} | {"family": "cli-web"}, f)
+aws("register-task-definition", "--cli-input-json", f"file://{f.name}")
+out = aws("run-task", "--cluster", "cli", "--task-definition", "cli-web", "--count", "2",
+          "--launch-type", "FARGATE", "--network-configuration",
+          "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}")
+check(len(out["tasks"]) == 2, "aws ecs run-task")
+cli_arns = [t["taskArn"] for t in out["tasks"]]
+subprocess.run(["aws", "ecs", "wait", "tasks-running", "--cluster", "cli", "--tasks", *cli_arns,
+                "--endpoint-url", ENDPOINT, "--region", "us-east-1"], check=True)
+check(True, "aws ecs wait tasks-running")
+listed = aws("list-tasks", "--cluster", "cli")
+check(sorted(listed["taskArns"]) == sorted(cli_arns), "aws ecs list-tasks")
+missing = aws("describe-clusters", "--clusters", "cli", "ghost")
+check([c["clusterName"] for c in missing["clusters"]] == ["cli"] and missing["failures"][0]["reason"] == "MISSING",
+      "aws ecs describe-clusters with a MISSING failure")
+bad = subprocess.run(["aws", "ecs", "run-task", "--cluster", "ghost", "--task-definition", "cli-web",
+                      "--endpoint-url", ENDPOINT, "--region", "us-east-1"], capture_output=True, text=True)
+check(bad.returncode != 0 and "ClusterNotFoundException" in bad.stderr, "aws ecs reports the ECS exception")
+
+print(f"{checks} passed, 0 failed")
