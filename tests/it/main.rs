@@ -11,3 +11,4 @@ mod grpc;
 mod invariants;
 mod lifecycle;
 mod model;
+mod server_crash;
