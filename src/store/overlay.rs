@@ -6,11 +6,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::rc::Rc;
+use std::sync::Arc;
 
+use super::codec::encode_view;
 use super::engine::WriteBatch;
 use super::reader::SledState;
-use super::views::{self, Entry};
+use super::views::View;
 use crate::domain::error::DomainResult;
 use crate::domain::ids::Scope;
 use crate::domain::state::{task_definition_is_active, task_instance_id, task_is_stopped, StateMut, StateView};
@@ -22,15 +23,54 @@ use crate::proto::state::{
 /// A record as committed (`original`) and as this group leaves it (`current`); shared until
 /// the group changes it, so caching a read costs no copy.
 struct Slot<T> {
-    original: Option<Rc<T>>,
-    current: Option<Rc<T>>,
+    original: Option<Arc<T>>,
+    current: Option<Arc<T>>,
     dirty: bool,
 }
 
 type Slots<K, T> = RefCell<HashMap<K, Slot<T>>>;
 
+/// Records as last applied, kept by the writer across groups so that a hot record is neither
+/// read from sled nor decoded again. Exact by construction: only the writer changes records, it
+/// updates the cache after each applied batch, and clears it when anything else (maintenance, a
+/// failed write) may have changed the views.
+#[derive(Default)]
+pub(crate) struct RecordCache {
+    tasks: HashMap<String, Arc<TaskRecord>>,
+    clusters: HashMap<(Scope, String), Arc<ClusterRecord>>,
+    instances: HashMap<String, Arc<ContainerInstanceRecord>>,
+}
+
+/// Records kept at most; beyond it the cache starts over (the writer's working set is small).
+const CACHE_RECORDS: usize = 100_000;
+
+impl RecordCache {
+    pub fn clear(&mut self) {
+        *self = RecordCache::default();
+    }
+
+    /// Takes in what a group applied.
+    pub fn absorb(&mut self, changes: Changes) {
+        if self.tasks.len() + changes.tasks.len() > CACHE_RECORDS {
+            self.tasks.clear();
+        }
+        self.tasks.extend(changes.tasks);
+        self.clusters.extend(changes.clusters);
+        self.instances.extend(changes.instances);
+    }
+}
+
+/// The records a group changed, for the cache once the group is applied.
+#[derive(Default)]
+pub(crate) struct Changes {
+    tasks: Vec<(String, Arc<TaskRecord>)>,
+    clusters: Vec<((Scope, String), Arc<ClusterRecord>)>,
+    instances: Vec<(String, Arc<ContainerInstanceRecord>)>,
+}
+
 pub struct Overlay<'a> {
     base: SledState<'a>,
+    cache: &'a RecordCache,
     tasks: Slots<String, TaskRecord>,
     clusters: Slots<(Scope, String), ClusterRecord>,
     task_definitions: Slots<(Scope, String, u32), TaskDefinitionRecord>,
@@ -44,12 +84,12 @@ pub struct Overlay<'a> {
 fn get<K: Hash + Eq, T: Clone>(
     slots: &Slots<K, T>,
     key: K,
-    load: impl FnOnce() -> DomainResult<Option<T>>,
+    load: impl FnOnce() -> DomainResult<Option<Arc<T>>>,
 ) -> DomainResult<Option<T>> {
     if let Some(slot) = slots.borrow().get(&key) {
         return Ok(slot.current.as_deref().cloned());
     }
-    let loaded = load()?.map(Rc::new);
+    let loaded = load()?;
     let copy = loaded.as_deref().cloned();
     slots.borrow_mut().insert(
         key,
@@ -63,9 +103,10 @@ fn get<K: Hash + Eq, T: Clone>(
 }
 
 impl<'a> Overlay<'a> {
-    pub fn new(base: SledState<'a>) -> Self {
+    pub fn new(base: SledState<'a>, cache: &'a RecordCache) -> Self {
         Overlay {
             base,
+            cache,
             tasks: RefCell::default(),
             clusters: RefCell::default(),
             task_definitions: RefCell::default(),
@@ -76,16 +117,32 @@ impl<'a> Overlay<'a> {
         }
     }
 
+    fn load_task(&self, id: &str) -> DomainResult<Option<Arc<TaskRecord>>> {
+        cached(&self.cache.tasks, &id.to_string(), || self.base.task(id))
+    }
+
+    fn load_cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<Arc<ClusterRecord>>> {
+        cached(&self.cache.clusters, &(scope.clone(), name.to_string()), || {
+            self.base.cluster(scope, name)
+        })
+    }
+
+    fn load_instance(&self, id: &str) -> DomainResult<Option<Arc<ContainerInstanceRecord>>> {
+        cached(&self.cache.instances, &id.to_string(), || {
+            self.base.container_instance(id)
+        })
+    }
+
     fn put<K: Hash + Eq, T>(
         &self,
         slots: &Slots<K, T>,
         key: K,
         value: T,
-        load: impl FnOnce() -> DomainResult<Option<T>>,
+        load: impl FnOnce() -> DomainResult<Option<Arc<T>>>,
     ) {
         let mut map = slots.borrow_mut();
         if let Some(slot) = map.get_mut(&key) {
-            slot.current = Some(Rc::new(value));
+            slot.current = Some(Arc::new(value));
             slot.dirty = true;
             return;
         }
@@ -96,46 +153,87 @@ impl<'a> Overlay<'a> {
         map.insert(
             key,
             Slot {
-                original: original.map(Rc::new),
-                current: Some(Rc::new(value)),
+                original,
+                current: Some(Arc::new(value)),
                 dirty: true,
             },
         );
     }
 
-    /// The view writes of everything this group changed.
-    pub fn into_batch(self, batch: &mut WriteBatch) -> DomainResult<()> {
+    /// The view writes of everything this group changed, and the changed records for the cache.
+    pub fn into_batch(self, batch: &mut WriteBatch) -> DomainResult<Changes> {
         if let Some(fault) = self.fault.into_inner() {
             return Err(fault);
         }
-        diff(self.tasks, batch, |(id, r)| views::task(id, r));
-        diff(self.clusters, batch, |((s, n), r)| views::cluster(s, n, r));
-        diff(self.task_definitions, batch, |((s, f, v), r)| {
-            views::task_definition(s, f, *v, r)
-        });
-        diff(self.families, batch, |((s, f), r)| views::family(s, f, r));
-        diff(self.instances, batch, |(id, r)| views::instance(id, r));
-        diff(self.tokens, batch, |((a, t), r)| views::client_token(a, t, r));
-        Ok(())
+        let changes = Changes {
+            tasks: changed(&self.tasks),
+            clusters: changed(&self.clusters),
+            instances: changed(&self.instances),
+        };
+        diff(self.tasks, batch);
+        diff(self.clusters, batch);
+        diff(self.task_definitions, batch);
+        diff(self.families, batch);
+        diff(self.instances, batch);
+        diff(self.tokens, batch);
+        Ok(changes)
     }
 }
 
-fn diff<K, T>(slots: Slots<K, T>, batch: &mut WriteBatch, entries: impl Fn((&K, &T)) -> Vec<Entry>) {
-    for (key, slot) in slots.into_inner() {
+fn arc<T>(record: DomainResult<Option<T>>) -> DomainResult<Option<Arc<T>>> {
+    record.map(|r| r.map(Arc::new))
+}
+
+fn changed<K: Clone, T>(slots: &Slots<K, T>) -> Vec<(K, Arc<T>)> {
+    slots
+        .borrow()
+        .iter()
+        .filter(|(_, slot)| slot.dirty)
+        .filter_map(|(k, slot)| slot.current.clone().map(|r| (k.clone(), r)))
+        .collect()
+}
+
+/// A committed record: from the writer's cache, else read from sled.
+fn cached<K: Hash + Eq, T>(
+    cache: &HashMap<K, Arc<T>>,
+    key: &K,
+    load: impl FnOnce() -> DomainResult<Option<T>>,
+) -> DomainResult<Option<Arc<T>>> {
+    match cache.get(key) {
+        Some(record) => Ok(Some(Arc::clone(record))),
+        None => Ok(load()?.map(Arc::new)),
+    }
+}
+
+/// The writes that turn what was committed into what this group left: the record itself when it
+/// changed, and the index entries it left or joined.
+fn diff<T: View + PartialEq>(slots: Slots<T::Id, T>, batch: &mut WriteBatch)
+where
+    T::Id: Hash + Eq,
+{
+    for (id, slot) in slots.into_inner() {
         if !slot.dirty {
             continue;
         }
-        let old: Vec<Entry> = slot.original.as_deref().map(|r| entries((&key, r))).unwrap_or_default();
-        let new: Vec<Entry> = slot.current.as_deref().map(|r| entries((&key, r))).unwrap_or_default();
-        for (k, _) in &old {
-            if !new.iter().any(|(n, _)| n == k) {
-                batch.delete(k.clone());
-            }
+        let unchanged = match (&slot.original, &slot.current) {
+            (Some(old), Some(new)) => Arc::ptr_eq(old, new) || old == new,
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            continue;
         }
-        for (k, v) in new {
-            if !old.iter().any(|(o, ov)| *o == k && *ov == v) {
-                batch.put(k, v);
-            }
+        let old_indexes = slot.original.as_deref().map(|r| r.index_keys(&id)).unwrap_or_default();
+        let new_indexes = slot.current.as_deref().map(|r| r.index_keys(&id)).unwrap_or_default();
+        for key in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
+            batch.delete(key.clone());
+        }
+        for key in new_indexes.iter().filter(|k| !old_indexes.contains(k)) {
+            batch.put(key.clone(), Vec::new());
+        }
+        match slot.current.as_deref() {
+            Some(record) => batch.put(T::key(&id), encode_view(record)),
+            None => batch.delete(T::key(&id)),
         }
     }
 }
@@ -143,7 +241,7 @@ fn diff<K, T>(slots: Slots<K, T>, batch: &mut WriteBatch, entries: impl Fn((&K, 
 impl StateView for Overlay<'_> {
     fn cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<ClusterRecord>> {
         get(&self.clusters, (scope.clone(), name.to_string()), || {
-            self.base.cluster(scope, name)
+            self.load_cluster(scope, name)
         })
     }
 
@@ -166,7 +264,7 @@ impl StateView for Overlay<'_> {
     }
 
     fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
-        get(&self.tasks, task_id.to_string(), || self.base.task(task_id))
+        get(&self.tasks, task_id.to_string(), || self.load_task(task_id))
     }
 
     fn task_definition(
@@ -178,13 +276,13 @@ impl StateView for Overlay<'_> {
         get(
             &self.task_definitions,
             (scope.clone(), family.to_string(), revision),
-            || self.base.task_definition(scope, family, revision),
+            || arc(self.base.task_definition(scope, family, revision)),
         )
     }
 
     fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
         get(&self.families, (scope.clone(), family.to_string()), || {
-            self.base.family(scope, family)
+            arc(self.base.family(scope, family))
         })
     }
 
@@ -218,7 +316,7 @@ impl StateView for Overlay<'_> {
 
     fn container_instance(&self, instance_id: &str) -> DomainResult<Option<ContainerInstanceRecord>> {
         get(&self.instances, instance_id.to_string(), || {
-            self.base.container_instance(instance_id)
+            self.load_instance(instance_id)
         })
     }
 
@@ -264,7 +362,7 @@ impl StateView for Overlay<'_> {
 
     fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
         get(&self.tokens, (cluster_arn.to_string(), token.to_string()), || {
-            self.base.client_token(cluster_arn, token)
+            arc(self.base.client_token(cluster_arn, token))
         })
     }
 }
@@ -272,12 +370,12 @@ impl StateView for Overlay<'_> {
 impl StateMut for Overlay<'_> {
     fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord) {
         self.put(&self.clusters, (scope.clone(), name.to_string()), record, || {
-            self.base.cluster(scope, name)
+            self.load_cluster(scope, name)
         });
     }
 
     fn put_task(&mut self, task_id: &str, record: TaskRecord) {
-        self.put(&self.tasks, task_id.to_string(), record, || self.base.task(task_id));
+        self.put(&self.tasks, task_id.to_string(), record, || self.load_task(task_id));
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {
@@ -285,19 +383,19 @@ impl StateMut for Overlay<'_> {
             &self.task_definitions,
             (scope.clone(), family.to_string(), revision),
             record,
-            || self.base.task_definition(scope, family, revision),
+            || arc(self.base.task_definition(scope, family, revision)),
         );
     }
 
     fn put_family(&mut self, scope: &Scope, family: &str, record: FamilyRecord) {
         self.put(&self.families, (scope.clone(), family.to_string()), record, || {
-            self.base.family(scope, family)
+            arc(self.base.family(scope, family))
         });
     }
 
     fn put_container_instance(&mut self, instance_id: &str, record: ContainerInstanceRecord) {
         self.put(&self.instances, instance_id.to_string(), record, || {
-            self.base.container_instance(instance_id)
+            self.load_instance(instance_id)
         });
     }
 
@@ -306,7 +404,7 @@ impl StateMut for Overlay<'_> {
             &self.tokens,
             (cluster_arn.to_string(), token.to_string()),
             record,
-            || self.base.client_token(cluster_arn, token),
+            || arc(self.base.client_token(cluster_arn, token)),
         );
     }
 }

@@ -1,9 +1,11 @@
-//! Which key-value entries a view record occupies: the record under its own key plus one entry
-//! per index it belongs to. The writer, `rebuild` and `verify` all derive entries here, so the
-//! stored views and the views recomputed from the log can only differ if the data does.
+//! Where a view record lives: its own key plus one (empty) entry per index it belongs to. The
+//! writer, `rebuild` and `verify` all place records through the `View` trait, so the stored views
+//! and the views recomputed from the log can only differ if the data does.
 //! Does not store anything.
 
 use std::collections::BTreeMap;
+
+use prost::Message;
 
 use super::codec::encode_view;
 use super::keys;
@@ -15,63 +17,86 @@ use crate::proto::state::{
 
 pub type Entry = (Vec<u8>, Vec<u8>);
 
-fn with_indexes(main: Entry, indexes: Vec<Vec<u8>>) -> Vec<Entry> {
-    let mut out = Vec::with_capacity(1 + indexes.len());
-    out.push(main);
-    out.extend(indexes.into_iter().map(|k| (k, Vec::new())));
-    out
+/// A kind of view record: how its identity maps to its key and which index keys it occupies.
+pub trait View: Message + Sized {
+    /// What identifies a record of this kind (a task id, a scope and name, …).
+    type Id;
+    fn key(id: &Self::Id) -> Vec<u8>;
+    fn index_keys(&self, _id: &Self::Id) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
 }
 
-pub fn task(id: &str, record: &TaskRecord) -> Vec<Entry> {
-    with_indexes((keys::task(id), encode_view(record)), keys::task_index_keys(id, record))
+impl View for TaskRecord {
+    type Id = String;
+    fn key(id: &String) -> Vec<u8> {
+        keys::task(id)
+    }
+    fn index_keys(&self, id: &String) -> Vec<Vec<u8>> {
+        keys::task_index_keys(id, self)
+    }
 }
 
-pub fn cluster(scope: &Scope, name: &str, record: &ClusterRecord) -> Vec<Entry> {
-    vec![(keys::cluster(scope, name), encode_view(record))]
+impl View for ClusterRecord {
+    type Id = (Scope, String);
+    fn key((scope, name): &Self::Id) -> Vec<u8> {
+        keys::cluster(scope, name)
+    }
 }
 
-pub fn task_definition(scope: &Scope, family: &str, revision: u32, record: &TaskDefinitionRecord) -> Vec<Entry> {
-    with_indexes(
-        (keys::task_definition(scope, family, revision), encode_view(record)),
-        keys::task_definition_index_keys(scope, family, revision, record),
-    )
+impl View for TaskDefinitionRecord {
+    type Id = (Scope, String, u32);
+    fn key((scope, family, revision): &Self::Id) -> Vec<u8> {
+        keys::task_definition(scope, family, *revision)
+    }
+    fn index_keys(&self, (scope, family, revision): &Self::Id) -> Vec<Vec<u8>> {
+        keys::task_definition_index_keys(scope, family, *revision, self)
+    }
 }
 
-pub fn family(scope: &Scope, name: &str, record: &FamilyRecord) -> Vec<Entry> {
-    vec![(keys::family(scope, name), encode_view(record))]
+impl View for FamilyRecord {
+    type Id = (Scope, String);
+    fn key((scope, name): &Self::Id) -> Vec<u8> {
+        keys::family(scope, name)
+    }
 }
 
-pub fn instance(id: &str, record: &ContainerInstanceRecord) -> Vec<Entry> {
-    with_indexes(
-        (keys::instance(id), encode_view(record)),
-        keys::instance_index_keys(id, record),
-    )
+impl View for ContainerInstanceRecord {
+    type Id = String;
+    fn key(id: &String) -> Vec<u8> {
+        keys::instance(id)
+    }
+    fn index_keys(&self, id: &String) -> Vec<Vec<u8>> {
+        keys::instance_index_keys(id, self)
+    }
 }
 
-pub fn client_token(cluster_arn: &str, token: &str, record: &ClientTokenRecord) -> Vec<Entry> {
-    vec![(keys::client_token(cluster_arn, token), encode_view(record))]
+impl View for ClientTokenRecord {
+    type Id = (String, String);
+    fn key((cluster_arn, token): &Self::Id) -> Vec<u8> {
+        keys::client_token(cluster_arn, token)
+    }
+}
+
+/// Every entry a record occupies.
+pub fn entries<V: View>(id: &V::Id, record: &V) -> impl Iterator<Item = Entry> {
+    let indexes = record.index_keys(id);
+    std::iter::once((V::key(id), encode_view(record))).chain(indexes.into_iter().map(|k| (k, Vec::new())))
 }
 
 /// Every view entry of a whole state.
 pub fn all(state: &MemoryState) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    fn add<V: View>(out: &mut BTreeMap<Vec<u8>, Vec<u8>>, records: &BTreeMap<V::Id, V>) {
+        for (id, record) in records {
+            out.extend(entries(id, record));
+        }
+    }
     let mut out = BTreeMap::new();
-    for (id, r) in &state.tasks {
-        out.extend(task(id, r));
-    }
-    for ((scope, name), r) in &state.clusters {
-        out.extend(cluster(scope, name, r));
-    }
-    for ((scope, family_name, revision), r) in &state.task_definitions {
-        out.extend(task_definition(scope, family_name, *revision, r));
-    }
-    for ((scope, name), r) in &state.families {
-        out.extend(family(scope, name, r));
-    }
-    for (id, r) in &state.container_instances {
-        out.extend(instance(id, r));
-    }
-    for ((arn, token), r) in &state.client_tokens {
-        out.extend(client_token(arn, token, r));
-    }
+    add(&mut out, &state.tasks);
+    add(&mut out, &state.clusters);
+    add(&mut out, &state.task_definitions);
+    add(&mut out, &state.families);
+    add(&mut out, &state.container_instances);
+    add(&mut out, &state.client_tokens);
     out
 }

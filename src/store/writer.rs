@@ -17,7 +17,7 @@ use super::codec::frame_log_record;
 use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
 use super::keys;
-use super::overlay::Overlay;
+use super::overlay::{Overlay, RecordCache};
 use super::reader::SledState;
 use super::Caller;
 use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
@@ -121,6 +121,7 @@ pub(crate) struct WriterState {
     seed: IdSeed,
     commands_seen: u64,
     syncer: flume::Sender<Applied>,
+    cache: RecordCache,
 }
 
 /// A group applied to the engine, waiting to be made durable and answered.
@@ -157,6 +158,7 @@ pub(crate) fn spawn(
         seed,
         commands_seen: 0,
         syncer: to_syncer,
+        cache: RecordCache::default(),
     };
     std::thread::Builder::new()
         .name("taskledger-writer".into())
@@ -210,7 +212,7 @@ impl WriterState {
         let _entered = span.enter();
 
         let engine = Arc::clone(&self.engine);
-        let mut overlay = Overlay::new(SledState { engine: &*engine });
+        let mut overlay = Overlay::new(SledState { engine: &*engine }, &self.cache);
         let mut batch = WriteBatch::default();
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
@@ -269,11 +271,13 @@ impl WriterState {
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         if events > 0 {
-            if let Err(e) = overlay.into_batch(&mut batch) {
-                return fail_all(group, || StoreError::from_read(e.clone()));
-            }
+            let changes = match overlay.into_batch(&mut batch) {
+                Ok(changes) => changes,
+                Err(e) => return fail_all(group, || StoreError::from_read(e.clone())),
+            };
             batch.put(keys::META_HEAD_SEQ.to_vec(), seq.to_be_bytes().to_vec());
             if let Err(e) = self.engine.apply(batch) {
+                self.cache.clear();
                 let message = e.to_string();
                 self.shared.refuse_writes("applying a group commit", &message);
                 return fail_all(group, || StoreError::Storage {
@@ -281,6 +285,7 @@ impl WriterState {
                     message: message.clone(),
                 });
             }
+            self.cache.absorb(changes);
             self.head = seq;
             self.last_time = now;
             self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
