@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use taskledger::proto::v1::*;
 use taskledger::store::{Caller, Store};
 
-use crate::support::{fargate_run, scope};
+use crate::support::{assert_acknowledged, fargate_run, scope};
 
 const CHILD_DIR: &str = "TASKLEDGER_CRASH_CHILD_DIR";
 const KILLS: usize = 12;
@@ -158,37 +158,7 @@ fn acknowledged_writes_survive_sigkill() {
         );
 
         let store = Store::open(dir.path()).unwrap();
-        for (arn, version) in &acknowledged {
-            let described = store
-                .describe_tasks(
-                    &scope(),
-                    &DescribeTasksRequest {
-                        cluster: Some("crash".into()),
-                        tasks: vec![arn.clone()],
-                        include: vec![],
-                    },
-                )
-                .unwrap();
-            let task = described
-                .tasks
-                .first()
-                .unwrap_or_else(|| panic!("round {round}: acknowledged task {arn} is lost"));
-            assert!(
-                task.version.unwrap() >= *version,
-                "round {round}: {arn} lost version {version}"
-            );
-            let id = arn.rsplit('/').next().unwrap();
-            let history = store.task_history(id, None, usize::MAX).unwrap();
-            assert!(
-                history.len() as i64 >= *version,
-                "round {round}: history of {arn} is missing events"
-            );
-        }
-        let report = store.verify(|_, _| {}).unwrap();
-        assert!(
-            report.is_clean(),
-            "round {round}: views disagree with the log after SIGKILL: {report:?}"
-        );
+        assert_acknowledged(&store, "crash", &acknowledged, round);
     }
     println!(
         "{KILLS} kills survived, {} acknowledged tasks checked",

@@ -12,7 +12,7 @@ use taskledger::proto::v1::*;
 use taskledger::store::Store;
 
 use crate::grpc_support::{fargate_definition, fargate_run};
-use crate::support::scope;
+use crate::support::assert_acknowledged;
 
 const KILLS: usize = 6;
 const CLIENTS: usize = 64;
@@ -126,31 +126,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_server_under_load() {
 
         let store = Store::open(dir.path()).unwrap();
         let expected = acknowledged.lock().unwrap().clone();
-        for (arn, version) in &expected {
-            let described = store
-                .describe_tasks(
-                    &scope(),
-                    &DescribeTasksRequest {
-                        cluster: Some("prod".into()),
-                        tasks: vec![arn.clone()],
-                        include: vec![],
-                    },
-                )
-                .unwrap();
-            let task = described
-                .tasks
-                .first()
-                .unwrap_or_else(|| panic!("round {round}: acknowledged {arn} is lost"));
-            assert!(
-                task.version.unwrap() >= *version,
-                "round {round}: {arn} lost version {version}"
-            );
-        }
-        let report = store.verify(|_, _| {}).unwrap();
-        assert!(
-            report.is_clean(),
-            "round {round}: views disagree with the log: {report:?}"
-        );
+        assert_acknowledged(&store, "prod", &expected, round);
     }
     println!(
         "{KILLS} kills survived, {} acknowledged tasks checked",

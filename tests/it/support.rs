@@ -188,3 +188,43 @@ pub fn fargate_run(cluster: &str, family: &str, count: i32) -> RunTaskRequest {
         ..Default::default()
     }
 }
+
+/// Asserts that every acknowledged (task ARN → version) survived in `store`, in `cluster`.
+pub fn assert_acknowledged(
+    store: &Store,
+    cluster: &str,
+    acknowledged: &std::collections::BTreeMap<String, i64>,
+    round: usize,
+) {
+    for (arn, version) in acknowledged {
+        let described = store
+            .describe_tasks(
+                &scope(),
+                &DescribeTasksRequest {
+                    cluster: Some(cluster.into()),
+                    tasks: vec![arn.clone()],
+                    include: vec![],
+                },
+            )
+            .unwrap();
+        let task = described
+            .tasks
+            .first()
+            .unwrap_or_else(|| panic!("round {round}: acknowledged task {arn} is lost"));
+        assert!(
+            task.version.unwrap() >= *version,
+            "round {round}: {arn} lost version {version}"
+        );
+        let id = arn.rsplit('/').next().unwrap();
+        let history = store.task_history(id, None, usize::MAX).unwrap();
+        assert!(
+            history.len() as i64 >= *version,
+            "round {round}: history of {arn} is missing events"
+        );
+    }
+    let report = store.verify(|_, _| {}).unwrap();
+    assert!(
+        report.is_clean(),
+        "round {round}: views disagree with the log: {report:?}"
+    );
+}

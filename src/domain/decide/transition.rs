@@ -30,15 +30,7 @@ pub(super) fn stop_task(
         .ok_or_else(|| missing("task", "name the task to stop by id or ARN."))?;
     check_length("reason", request.reason.as_deref(), STOPPED_REASON_MAX)?;
     let (cluster, _) = active_cluster(state, &ctx.scope, request.cluster.as_deref())?;
-    let record = task_in_cluster(state, &ctx.scope, &cluster, "task", input)?.ok_or_else(|| {
-        DomainError::invalid_parameter(
-            "task",
-            format!(
-                "The referenced task was not found: '{}' is not a task of cluster '{cluster}'.",
-                printable(input)
-            ),
-        )
-    })?;
+    let record = existing_task(state, ctx, &cluster, input)?;
     let mut task = record.task.unwrap_or_default();
     let already_stopping = DesiredStatus::of(task.desired_status.as_deref()) == DesiredStatus::Stopped
         || TaskStatus::of(task.last_status.as_deref()) == TaskStatus::Stopped;
@@ -261,9 +253,14 @@ pub(super) fn submit_container_state_change(
     )
 }
 
-/// A task of the cluster that can still change (not STOPPED).
-fn find_task(state: &impl StateView, ctx: &CommandContext, cluster: &str, input: &str) -> DomainResult<Task> {
-    let record = task_in_cluster(state, &ctx.scope, cluster, "task", input)?.ok_or_else(|| {
+/// A task of the cluster, or the error ECS gives for one that is not.
+fn existing_task(
+    state: &impl StateView,
+    ctx: &CommandContext,
+    cluster: &str,
+    input: &str,
+) -> DomainResult<crate::proto::state::TaskRecord> {
+    task_in_cluster(state, &ctx.scope, cluster, "task", input)?.ok_or_else(|| {
         DomainError::invalid_parameter(
             "task",
             format!(
@@ -271,7 +268,12 @@ fn find_task(state: &impl StateView, ctx: &CommandContext, cluster: &str, input:
                 printable(input)
             ),
         )
-    })?;
+    })
+}
+
+/// A task of the cluster that can still change (not STOPPED).
+fn find_task(state: &impl StateView, ctx: &CommandContext, cluster: &str, input: &str) -> DomainResult<Task> {
+    let record = existing_task(state, ctx, cluster, input)?;
     let task = record.task.unwrap_or_default();
     if TaskStatus::of(task.last_status.as_deref()) == TaskStatus::Stopped {
         return Err(DomainError::invalid_parameter(
