@@ -465,3 +465,37 @@ fn a_new_store_is_stamped_with_the_current_schema_version() {
         taskledger::store::migrate::current_version()
     );
 }
+
+#[test]
+fn a_torn_last_record_is_detected_on_open_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = {
+        let store = Store::open(dir.path()).unwrap();
+        let caller = taskledger::store::Caller::library(scope());
+        store
+            .create_cluster(
+                &caller,
+                CreateClusterRequest {
+                    cluster_name: Some("prod".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        store.head_seq()
+    };
+    {
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let key = taskledger::store::keys::log(head);
+        let mut torn = engine.get(&key).unwrap().unwrap();
+        torn.truncate(torn.len() / 2);
+        let mut batch = WriteBatch::default();
+        batch.put(key, torn);
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+    }
+    let Err(err) = Store::open(dir.path()) else {
+        panic!("a torn record must not be served")
+    };
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&format!("log record {head}")), "{err}");
+}
