@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/taskledger/log/v1/log.proto",
         "proto/taskledger/state/v1/state.proto",
         "proto/taskledger/export/v1/export.proto",
+        "proto/taskledger/v1/ledger.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let mut compiler = protox::Compiler::new(["proto"])?;

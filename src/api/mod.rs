@@ -1,5 +1,6 @@
-//! The gRPC front end: the `taskledger.v1.Ecs` service over the store, health and reflection,
-//! the server with its limits and graceful shutdown, and the optional simulated agent.
+//! The gRPC front end: the `taskledger.v1.Ecs` service over the store, the `taskledger.v1.Ledger`
+//! audit service beside it, health and reflection, the server with its limits and graceful
+//! shutdown, and the optional simulated agent.
 //! Does not hold ECS rules (see `domain`) or storage (see `store`); the only module of the crate
 //! that imports tonic besides the generated code and the CLI client.
 //!
@@ -8,19 +9,23 @@
 //!   every front end shares).
 //! - [`service`]: `EcsService`, the tonic adapter: scope and request id from metadata, one span per
 //!   RPC, the per-request timeout.
+//! - [`ledger`]: `LedgerService`, the `taskledger.v1.Ledger` adapter over `crate::audit` and the
+//!   store: task history, time travel, log pages, subscriptions, verify.
 //! - [`status`]: the one mapping from `StoreError` to `tonic::Status` (and back to an ECS exception
 //!   name on the client side).
-//! - [`server`]: `serve`: Ecs + health + reflection, limits, graceful shutdown.
+//! - [`server`]: `serve`: Ecs + Ledger + health + reflection, limits, graceful shutdown.
 //! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
 
 pub mod agent;
 pub mod aws;
+pub mod ledger;
 pub mod operations;
 pub mod server;
 pub mod service;
 pub mod status;
 
 pub use agent::AgentOptions;
+pub use ledger::LedgerService;
 pub use operations::Operations;
 pub use server::{serve, serve_with_listener, ServeOptions};
 pub use service::EcsService;

@@ -1,6 +1,7 @@
-//! `serve`: one tonic server with `taskledger.v1.Ecs`, `grpc.health.v1` and server reflection v1
-//! and v1alpha; a global limit on requests in flight, a maximum request size, a per-request
-//! timeout (in `EcsService`), and graceful shutdown; optionally the simulated agent beside it.
+//! `serve`: one tonic server with `taskledger.v1.Ecs`, `taskledger.v1.Ledger`, `grpc.health.v1`
+//! and server reflection v1 and v1alpha; a global limit on requests in flight, a maximum request
+//! size, a per-request timeout (in `EcsService` and `LedgerService`), and graceful shutdown that
+//! also ends open subscriptions; optionally the simulated agent beside it.
 //! Does not open or close the store: the caller owns it and drops it after `serve` returns, which
 //! lets the writer drain.
 
@@ -16,9 +17,11 @@ use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use super::agent::{self, AgentOptions};
+use super::ledger::LedgerService;
 use super::service::EcsService;
 use crate::domain::{DomainError, Scope};
 use crate::proto::v1::ecs_server::{EcsServer, SERVICE_NAME};
+use crate::proto::v1::ledger_server::{LedgerServer, SERVICE_NAME as LEDGER_SERVICE_NAME};
 use crate::store::Store;
 
 /// Extra time, beyond the request timeout, that shutdown waits for open streams (health watches,
@@ -102,10 +105,23 @@ pub async fn serve_with_listener(
         address: options.listen,
         source,
     })?;
-    let ecs = EcsServer::new(EcsService::new(store.clone(), scope, options.request_timeout))
+    let ecs = EcsServer::new(EcsService::new(store.clone(), scope.clone(), options.request_timeout))
         .max_decoding_message_size(options.max_request_bytes);
+    // Turns true at shutdown, which ends open subscriptions (they would otherwise hold the
+    // graceful shutdown for its whole grace period).
+    let (stop_subscriptions, subscriptions_stopped) = tokio::sync::watch::channel(false);
+    let ledger = LedgerServer::new(LedgerService::new(
+        store.clone(),
+        scope,
+        options.request_timeout,
+        subscriptions_stopped,
+    ))
+    .max_decoding_message_size(options.max_request_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
+    health
+        .set_service_status(LEDGER_SERVICE_NAME, ServingStatus::Serving)
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -127,6 +143,7 @@ pub async fn serve_with_listener(
     let server = Server::builder()
         .layer(GlobalConcurrencyLimitLayer::new(options.concurrency_limit.max(1)))
         .add_service(ecs)
+        .add_service(ledger)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -141,7 +158,9 @@ pub async fn serve_with_listener(
             tracing::info!("shutting down: accepting no more connections, finishing calls in flight");
             health.set_service_status("", ServingStatus::NotServing).await;
             health.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
+            health.set_service_status(LEDGER_SERVICE_NAME, ServingStatus::NotServing).await;
             let _ = stop_server.send(());
+            let _ = stop_subscriptions.send(true);
             let grace = options.request_timeout + SHUTDOWN_MARGIN;
             match tokio::time::timeout(grace, &mut server).await {
                 Ok(result) => result,

@@ -122,25 +122,30 @@ impl EcsService {
 
     /// The scope of a call: the region named in metadata, else the default, in the server's account.
     fn scope_of(&self, metadata: &MetadataMap) -> Result<Scope, StoreError> {
-        let Some(value) = metadata.get(REGION_HEADER) else {
-            return Ok(self.default_scope.clone());
-        };
-        let invalid = |detail: String| {
-            StoreError::Rejected(DomainError::invalid_parameter(
-                REGION_HEADER,
-                format!("Metadata {REGION_HEADER} is invalid: {detail} Name a region such as us-east-1 or omit it."),
-            ))
-        };
-        let region = value
-            .to_str()
-            .map_err(|_| invalid("it is not printable ASCII.".to_string()))?;
-        Scope::new(region, self.default_scope.account())
-            .map_err(|_| invalid(format!("'{}' is not a region name.", printable(region))))
+        scope_of(&self.default_scope, metadata)
     }
 }
 
+/// The scope of a call: the region named in metadata, else `default_scope`, in its account.
+pub(super) fn scope_of(default_scope: &Scope, metadata: &MetadataMap) -> Result<Scope, StoreError> {
+    let Some(value) = metadata.get(REGION_HEADER) else {
+        return Ok(default_scope.clone());
+    };
+    let invalid = |detail: String| {
+        StoreError::Rejected(DomainError::invalid_parameter(
+            REGION_HEADER,
+            format!("Metadata {REGION_HEADER} is invalid: {detail} Name a region such as us-east-1 or omit it."),
+        ))
+    };
+    let region = value
+        .to_str()
+        .map_err(|_| invalid("it is not printable ASCII.".to_string()))?;
+    Scope::new(region, default_scope.account())
+        .map_err(|_| invalid(format!("'{}' is not a region name.", printable(region))))
+}
+
 /// The client's `x-request-id` when it is 1–128 printable ASCII characters, else a new UUID v4.
-fn request_id_of(metadata: &MetadataMap) -> String {
+pub(super) fn request_id_of(metadata: &MetadataMap) -> String {
     metadata
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())
@@ -150,7 +155,7 @@ fn request_id_of(metadata: &MetadataMap) -> String {
 }
 
 /// At most `MAX_LOGGED_CLUSTER_LEN` bytes of caller-supplied text, cut at a character boundary.
-fn loggable(text: &str) -> &str {
+pub(super) fn loggable(text: &str) -> &str {
     let mut end = text.len().min(MAX_LOGGED_CLUSTER_LEN);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -85,6 +85,27 @@ pub fn deadline_exceeded(operation: &str, timeout: Duration, request_id: &str) -
     ))
 }
 
+/// The end of a `Ledger.Subscribe` stream when the server shuts down: `UNAVAILABLE`, saying where
+/// to resume (also in `ErrorInfo.metadata["resumeFromSeq"]`).
+pub fn shutting_down(resume_from_seq: u64, request_id: &str) -> Status {
+    let details = ErrorDetails::with_error_info(
+        EcsException::ServerException.name(),
+        ERROR_DOMAIN,
+        HashMap::from([
+            ("requestId".to_string(), request_id.to_string()),
+            ("resumeFromSeq".to_string(), resume_from_seq.to_string()),
+        ]),
+    );
+    Status::with_error_details(
+        Code::Unavailable,
+        format!(
+            "the server is shutting down (request id {request_id}); subscribe again with from_seq = \
+             {resume_from_seq} to resume without a gap"
+        ),
+        details,
+    )
+}
+
 /// The ECS exception name a taskledger error carries in `ErrorInfo.reason`, if it has one.
 pub fn exception_name(status: &Status) -> Option<String> {
     status

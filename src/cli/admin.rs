@@ -1,5 +1,6 @@
 //! `taskledger verify` and `taskledger rebuild`: offline maintenance of a data directory, with
-//! plain progress lines in the log. Does not run while a server holds the directory (sled locks it).
+//! progress (a bar on a terminal, plain lines in logs; see `progress`).
+//! Does not run while a server holds the directory (sled locks it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use super::progress::Progress;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -17,7 +19,7 @@ pub struct DataDirArgs {
 }
 
 /// Opens an existing store; refuses to create one where the user expected data.
-fn open(args: &DataDirArgs) -> anyhow::Result<Store> {
+pub(super) fn open(args: &DataDirArgs) -> anyhow::Result<Store> {
     let dir = &args.data_dir;
     anyhow::ensure!(
         dir.is_dir(),
@@ -32,13 +34,12 @@ fn open(args: &DataDirArgs) -> anyhow::Result<Store> {
     })
 }
 
-fn progress(what: &'static str) -> impl Fn(u64, u64) + Send + Sync + 'static {
-    move |done, total| tracing::info!(done, total, "{what}: {done}/{total} events replayed")
-}
-
 pub fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args)?;
-    let report = store.verify(progress("verify")).context("verify failed")?;
+    let progress = Progress::start("verify", &[]);
+    let report = store.verify(progress.callback());
+    progress.finish();
+    let report = report.context("verify failed")?;
     if report.is_clean() {
         println!(
             "clean: {} events, {} view entries match the log ({})",
@@ -64,7 +65,10 @@ pub fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rebuild(args: DataDirArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args)?;
-    let report = store.rebuild(progress("rebuild")).context("rebuild failed")?;
+    let progress = Progress::start("rebuild", &[]);
+    let report = store.rebuild(progress.callback());
+    progress.finish();
+    let report = report.context("rebuild failed")?;
     println!(
         "rebuilt from {} events: {} view entries written, {} removed ({})",
         report.events,

@@ -571,7 +571,7 @@ fn rendered<M: Message + Name>(result: Result<Response<M>, Status>) -> anyhow::R
     Ok(ecs_json::to_value(&response, &WriteOptions::default()))
 }
 
-fn describe_failure(failure: Status) -> anyhow::Error {
+pub(super) fn describe_failure(failure: Status) -> anyhow::Error {
     match status::exception_name(&failure) {
         Some(exception) => anyhow!("{exception}: {}", failure.message()),
         None if failure.code() == Code::Unavailable => {

@@ -1,9 +1,12 @@
-//! The `taskledger` command line: `serve`, the offline admin commands `verify` and `rebuild`, and
-//! client commands that talk gRPC to a running server and print ECS JSON. Flags fall back to
-//! `TASKLEDGER_*` environment variables. Does not hold server or store logic (see `api`, `store`).
+//! The `taskledger` command line: `serve`; the offline commands `verify`, `rebuild`, `export` and
+//! `import`; `tail`, which follows a running server's log; and client commands that talk gRPC to
+//! a running server and print ECS JSON. Flags fall back to `TASKLEDGER_*` environment variables.
+//! Does not hold server or store logic (see `api`, `store`).
 
 mod admin;
+mod audit;
 mod client;
+mod progress;
 mod serve;
 
 use std::io::IsTerminal;
@@ -22,12 +25,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the store over gRPC (taskledger.v1.Ecs, health, reflection).
+    /// Serve the store over gRPC (taskledger.v1.Ecs and Ledger, health, reflection).
     Serve(serve::ServeArgs),
     /// Rebuild every view from the log and compare (offline: stop the server first).
     Verify(admin::DataDirArgs),
     /// Rewrite every view from the log (offline: stop the server first).
     Rebuild(admin::DataDirArgs),
+    /// Write the log (all or a seq range) to a file, or check a file with --verify (offline).
+    Export(audit::ExportArgs),
+    /// Load an export into a new, empty data directory, keeping every seq (offline).
+    Import(audit::ImportArgs),
+    /// Print a running server's log as it is committed, one JSON object per line.
+    Tail(audit::TailArgs),
     /// Clusters: create, describe, list, delete.
     Clusters(client::Client<client::ClustersCommand>),
     /// Task definitions: register (from ECS JSON), describe, list, deregister.
@@ -43,8 +52,14 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve(_) | Command::Verify(_) | Command::Rebuild(_) => "info",
-        Command::Clusters(_) | Command::TaskDefinitions(_) | Command::Tasks(_) | Command::Instances(_) => "warn",
+        Command::Serve(_) | Command::Verify(_) | Command::Rebuild(_) | Command::Export(_) | Command::Import(_) => {
+            "info"
+        }
+        Command::Tail(_)
+        | Command::Clusters(_)
+        | Command::TaskDefinitions(_)
+        | Command::Tasks(_)
+        | Command::Instances(_) => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
@@ -56,6 +71,9 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Verify(args) => admin::verify(args),
         Command::Rebuild(args) => admin::rebuild(args),
+        Command::Export(args) => audit::export(args),
+        Command::Import(args) => audit::import(args),
+        Command::Tail(args) => audit::tail(args),
         Command::Clusters(client) => client.run(client::Resource::Clusters),
         Command::TaskDefinitions(client) => client.run(client::Resource::TaskDefinitions),
         Command::Tasks(client) => client.run(client::Resource::Tasks),

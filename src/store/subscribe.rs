@@ -156,6 +156,12 @@ impl Subscription {
         self.next
     }
 
+    /// The next delivery if one is ready without waiting for the head to move (it may still read
+    /// the log): for callers that read on a blocking thread and wait elsewhere.
+    pub fn try_next(&mut self) -> StoreResult<Option<Delivery>> {
+        self.poll()
+    }
+
     /// The next delivery if one is ready without waiting.
     fn poll(&mut self) -> StoreResult<Option<Delivery>> {
         loop {

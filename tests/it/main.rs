@@ -1,5 +1,6 @@
 //! The one integration-test binary: the store's promises (DESIGN invariants), lifecycle
-//! conformance, crash safety with real processes, and migrations.
+//! conformance, crash safety with real processes, migrations, and the audit surface (library,
+//! the Ledger service, the audit CLI).
 
 mod grpc_support;
 mod support;
@@ -9,6 +10,7 @@ mod aws;
 mod crash;
 mod grpc;
 mod invariants;
+mod ledger;
 mod lifecycle;
 mod model;
 mod server_crash;
