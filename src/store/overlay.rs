@@ -42,7 +42,7 @@ pub(crate) struct RecordCache {
 }
 
 /// Records kept at most; beyond it the cache starts over (the writer's working set is small).
-const CACHE_RECORDS: usize = 100_000;
+const CACHE_RECORDS: usize = 16_384;
 
 impl RecordCache {
     pub fn clear(&mut self) {
