@@ -87,7 +87,7 @@ pub async fn run(store: Store, options: AgentOptions, stop: impl Future<Output =
             }
             Ok(Err(error)) => {
                 tracing::warn!(error = %error, "simulated agent could not read the log; retrying");
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(POLL).await; // back off before retrying a failed read
             }
             Err(error) => tracing::warn!(error = %error, "simulated agent's log read did not complete; retrying"),
         }
@@ -171,7 +171,7 @@ async fn step(
     mut stopping: watch::Receiver<bool>,
 ) {
     tokio::select! {
-        () = tokio::time::sleep(delay) => {}
+        () = tokio::time::sleep(delay) => {} // the simulated step delay
         _ = stopping.wait_for(|stopping| *stopping) => return,
     }
     scheduled

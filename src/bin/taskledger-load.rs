@@ -980,7 +980,7 @@ impl ServerProcess {
             if !matches!(self.child.try_wait(), Ok(None)) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await; // polling a child process for exit
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

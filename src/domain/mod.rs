@@ -1,6 +1,7 @@
 //! The pure heart of taskledger: identifiers, the ECS rules, commands validated against state
 //! into events (`decide`), and events folded into state (`evolve`). No I/O, no clock, no
-//! randomness, no sled, no tonic, no tokio: time, ids and scope arrive as inputs.
+//! randomness, no storage engine, no transport, no async runtime: time, ids and scope arrive as
+//! inputs.
 
 pub mod command;
 pub mod decide;

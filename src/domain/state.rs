@@ -1,7 +1,7 @@
 //! What deciding and folding need to know about current state, as two traits (`StateView` to
 //! read, `StateMut` to write records), and `MemoryState`, the in-memory implementation used to
 //! verify the store against a fold of its log and as the model in property tests.
-//! Does not know how records are stored: the store implements the same traits over sled.
+//! Does not know how records are stored: the store implements the same traits over its engine.
 
 use std::collections::BTreeMap;
 
