@@ -8,6 +8,7 @@ mod support;
 mod audit;
 mod aws;
 mod crash;
+mod faults;
 mod grpc;
 mod invariants;
 mod ledger;
