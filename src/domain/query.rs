@@ -21,6 +21,7 @@ pub fn describe_tasks(
 ) -> DomainResult<DescribeTasksResponse> {
     let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     check_ids("tasks", request.tasks.len(), "Tasks")?;
+    check_include::<TaskField>(&request.include)?;
     let with_tags = includes(&request.include, TaskField::Tags as i32);
     let mut response = DescribeTasksResponse::default();
     let mut seen: Vec<String> = Vec::new();
@@ -103,6 +104,7 @@ pub fn list_tasks(
     if let Some(family) = request.family.as_deref() {
         super::ids::validate_name("family", "Family", family)?;
     }
+    super::decide::check_enum::<crate::proto::v1::LaunchType>("launchType", request.launch_type)?;
     let launch_type = request.launch_type;
     let index = match (&instance, request.family.as_deref(), request.started_by.as_deref()) {
         (Some(id), _, _) => TaskIndex::Instance(id.clone()),
@@ -182,6 +184,7 @@ pub fn describe_task_definition(
         .as_deref()
         .ok_or_else(|| super::decide::missing("taskDefinition", "name a family, family:revision or ARN."))?;
     let record = resolve_task_definition(state, scope, "taskDefinition", input, TaskDefinitionUse::Describe)?;
+    check_include::<TaskDefinitionField>(&request.include)?;
     let with_tags = includes(&request.include, TaskDefinitionField::Tags as i32);
     Ok(DescribeTaskDefinitionResponse {
         task_definition: record.task_definition,
@@ -328,6 +331,7 @@ pub fn describe_clusters(
     } else {
         &request.clusters
     };
+    check_include::<ClusterField>(&request.include)?;
     let include = |field: ClusterField| includes(&request.include, field as i32);
     let mut response = DescribeClustersResponse::default();
     let mut seen = Vec::new();
@@ -447,6 +451,7 @@ pub fn describe_container_instances(
         request.container_instances.len(),
         "containerInstances",
     )?;
+    check_include::<ContainerInstanceField>(&request.include)?;
     let with_tags = includes(&request.include, ContainerInstanceField::Tags as i32);
     let with_health = includes(&request.include, ContainerInstanceField::ContainerInstanceHealth as i32);
     let mut response = DescribeContainerInstancesResponse::default();
@@ -557,6 +562,14 @@ pub fn list_tags_for_resource(
 ) -> DomainResult<ListTagsForResourceResponse> {
     let tags = super::decide::tags_of(state, scope, request.resource_arn.as_deref())?;
     Ok(ListTagsForResourceResponse { tags })
+}
+
+/// Refuses `include` values the API does not define.
+fn check_include<E: TryFrom<i32>>(include: &[i32]) -> DomainResult<()> {
+    for (i, value) in include.iter().enumerate() {
+        super::decide::check_enum::<E>(&format!("include[{i}]"), Some(*value))?;
+    }
+    Ok(())
 }
 
 fn includes(include: &[i32], field: i32) -> bool {

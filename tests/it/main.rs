@@ -10,6 +10,7 @@ mod aws;
 mod crash;
 mod faults;
 mod grpc;
+mod hostile;
 mod invariants;
 mod ledger;
 mod lifecycle;

@@ -43,6 +43,7 @@ pub(super) fn create_cluster(
                 "name the setting (containerInsights).",
             ));
         }
+        super::check_enum::<ClusterSettingName>(&format!("settings[{i}].name"), setting.name)?;
         match setting.value.as_deref() {
             Some("enhanced" | "enabled" | "disabled") => {}
             other => {

@@ -387,6 +387,7 @@ fn validate_launch_shape(launch: &Launch, started_by_max: usize) -> DomainResult
         ));
     }
     tags::validate_tags("tags", launch.tags)?;
+    super::check_enum::<PropagateTags>("propagateTags", launch.propagate_tags)?;
     check_started_by(launch.started_by, started_by_max)?;
     check_length("group", launch.group, GROUP_MAX)?;
     if launch.group == Some("") {

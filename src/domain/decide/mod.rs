@@ -152,6 +152,18 @@ pub(crate) fn check_started_by(value: Option<&str>, max: usize) -> DomainResult<
 }
 
 /// A required member is missing.
+/// Refuses an enum number the API does not define, and the proto-only UNSPECIFIED (0): proto3
+/// keeps unknown numbers, so without this they would be ignored or even stored.
+pub(crate) fn check_enum<E: TryFrom<i32>>(field: &str, value: Option<i32>) -> DomainResult<()> {
+    match value {
+        Some(number) if number == 0 || E::try_from(number).is_err() => Err(DomainError::invalid_parameter(
+            field,
+            format!("{field} is {number}, which is not a value this API defines; see the ECS API reference."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn missing(field: &str, what: &str) -> DomainError {
     DomainError::new(
         EcsException::InvalidParameterException,
