@@ -14,5 +14,7 @@ mod hostile;
 mod invariants;
 mod ledger;
 mod lifecycle;
+mod linearizability;
+mod log_check;
 mod model;
 mod server_crash;
