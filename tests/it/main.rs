@@ -9,6 +9,7 @@ mod audit;
 mod aws;
 mod crash;
 mod crash_loop;
+mod disk_full;
 mod faults;
 mod grpc;
 mod hostile;
