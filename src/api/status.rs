@@ -40,6 +40,8 @@ pub fn to_status(error: &StoreError, request_id: &str) -> Status {
         }
         StoreError::Rejected(rejection) => rejected(rejection),
         StoreError::WritesRefused(_) | StoreError::Closed => internal(Code::Unavailable, error, request_id),
+        // gRPC's own words for it: "perhaps the entire file system is out of space".
+        StoreError::DiskFull { .. } => internal(Code::ResourceExhausted, error, request_id),
         StoreError::Storage { .. } | StoreError::Corrupt(_) | StoreError::NewerSchema { .. } => {
             internal(Code::Internal, error, request_id)
         }

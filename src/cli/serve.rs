@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// sled's page cache, in MiB.
     #[arg(long, env = "TASKLEDGER_CACHE_MB", default_value_t = 128)]
     cache_mb: u64,
+    /// Refuse writes (ServerException, nothing written) while the data directory's filesystem has
+    /// less free space than this, in MiB, so the store never runs out in the middle of a write;
+    /// writes resume once space is freed. 0 turns the reserve off.
+    #[arg(long, env = "TASKLEDGER_MIN_FREE_MIB", default_value_t = 64)]
+    min_free_mib: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -64,6 +69,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sled: SledOptions {
             cache_capacity: args.cache_mb.saturating_mul(1024 * 1024),
         },
+        min_free_space: args.min_free_mib.saturating_mul(1024 * 1024),
         ..StoreOptions::default()
     };
     let store = Store::open_with(&args.data_dir, store_options).with_context(|| {
@@ -139,6 +145,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
+    if let Some(reason) = store.write_refusal() {
+        // After a storage failure sled may wait forever for writes it can no longer make (it did
+        // after ENOSPC). Everything acknowledged was fsynced already: exit without closing it.
+        tracing::error!(%reason, "exiting without closing the store after a storage failure");
+        std::mem::forget(store);
+        return Ok(ExitCode::SUCCESS);
+    }
     // The last handle: the writer answers what is queued, then stops.
     drop(store);
     tracing::info!("store closed");

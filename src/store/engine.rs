@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A storage fault from the engine: I/O, or data it cannot read back.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,11 @@ pub trait Engine: Send + Sync + 'static {
     fn sync(&self) -> EngineResult<()>;
     /// Bytes the engine occupies on disk.
     fn size_on_disk(&self) -> EngineResult<u64>;
+    /// Bytes the engine can still grow by, where it knows (the free space of its filesystem,
+    /// a quota…). The writer refuses writes below a reserve rather than run out mid-batch.
+    fn available_space(&self) -> EngineResult<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// Options for the sled engine.
@@ -88,9 +94,35 @@ pub struct SledEngine {
     tree: sled::Tree,
     data_file: File,
     dir: PathBuf,
+    /// Set once a write or flush failed: sled can no longer be closed (see `Drop`).
+    failed: AtomicBool,
+}
+
+impl Drop for SledEngine {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::Acquire) {
+            // sled 0.34 flushes when its last tree handle drops and, after an I/O error such as
+            // ENOSPC, waits forever for a buffer that will never become stable. Everything we
+            // acknowledged was fdatasynced before, so we leave sled's memory and threads to the
+            // operating system rather than hang the process. Reopening in the same process is not
+            // possible afterwards (the directory lock stays held); a new process is.
+            // Forgetting a clone keeps sled's reference count above zero, so its drop never runs.
+            tracing::warn!(dir = %self.dir.display(), "closing after a storage failure: sled is not flushed");
+            std::mem::forget(self.tree.clone());
+            std::mem::forget(self.db.clone());
+        }
+    }
 }
 
 impl SledEngine {
+    /// Remembers a failed write so the engine is not flushed on drop.
+    fn note<T>(&self, result: sled::Result<T>) -> EngineResult<T> {
+        if result.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        Ok(result?)
+    }
+
     pub fn open(dir: &Path, options: &SledOptions) -> EngineResult<SledEngine> {
         std::fs::create_dir_all(dir)?;
         let config = sled::Config::new()
@@ -117,6 +149,7 @@ impl SledEngine {
             tree,
             data_file,
             dir: dir.to_path_buf(),
+            failed: AtomicBool::new(false),
         })
     }
 }
@@ -146,8 +179,7 @@ impl Engine for SledEngine {
                 None => sled_batch.remove(key),
             }
         }
-        self.tree.apply_batch(sled_batch)?;
-        Ok(())
+        self.note(self.tree.apply_batch(sled_batch))
     }
 
     fn sync(&self) -> EngineResult<()> {
@@ -155,8 +187,11 @@ impl Engine for SledEngine {
         // neither flushes the drive's cache nor persists file metadata (sled issue #1452): it is
         // not an fsync. Only the fdatasync below makes the batch durable, so nothing is
         // acknowledged before it returns. Its 500 ms background flush is no guarantee either.
-        self.db.flush()?;
-        self.data_file.sync_data()?;
+        self.note(self.db.flush())?;
+        if let Err(e) = self.data_file.sync_data() {
+            self.failed.store(true, Ordering::Release);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -169,5 +204,9 @@ impl Engine for SledEngine {
             }
         }
         Ok(total)
+    }
+
+    fn available_space(&self) -> EngineResult<Option<u64>> {
+        Ok(Some(fs2::available_space(&self.dir)?))
     }
 }

@@ -27,6 +27,14 @@ pub enum StoreError {
          understands; run a newer taskledger"
     )]
     NewerSchema { path: String, found: u32, supported: u32 },
+    /// The filesystem holding the store is nearly full: writes are refused before the engine runs
+    /// out of space mid-batch (which would stop writes until a restart). Nothing was written;
+    /// writes resume by themselves once space is freed, and reads keep working.
+    #[error(
+        "the disk holding the store has {available} bytes free, below the reserve of {reserve} \
+         bytes (--min-free-mib): nothing was written; free space and retry (reads still work)"
+    )]
+    DiskFull { available: u64, reserve: u64 },
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
@@ -40,6 +48,7 @@ impl StoreError {
             StoreError::Storage { .. }
             | StoreError::Corrupt(_)
             | StoreError::WritesRefused(_)
+            | StoreError::DiskFull { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::Closed => EcsException::ServerException,
         }

@@ -45,6 +45,8 @@ pub struct StoreOptions {
     /// Where new ids come from: random by default; a fixed value makes ids reproducible (the
     /// n-th command gets `IdSeed(IdSeed(seed).derive(n))`, n counting from 1 since opening).
     pub id_seed: Option<u128>,
+    /// Writes are refused while the engine reports less free space than this, in bytes (0: never).
+    pub min_free_space: u64,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +58,7 @@ impl Default for StoreOptions {
             sync: true,
             clock: Arc::new(SystemClock),
             id_seed: None,
+            min_free_space: 64 * 1024 * 1024,
         }
     }
 }
@@ -158,6 +161,7 @@ impl Store {
                 max_group: options.max_group.max(1),
                 sync: options.sync,
                 id_seed: options.id_seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128()),
+                min_free_space: options.min_free_space,
             },
             head,
             last_time,
@@ -302,6 +306,11 @@ impl Store {
     /// A receiver that sees the durable head move (for async waiting).
     pub fn watch_head(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.shared.head_watch.subscribe()
+    }
+
+    /// Why the store refuses writes, once a write or fsync failed (until it is reopened).
+    pub fn write_refusal(&self) -> Option<String> {
+        self.inner.shared.refusal()
     }
 
     /// Writer counters.

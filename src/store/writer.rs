@@ -88,7 +88,7 @@ impl Shared {
         self.head_watch.send_replace(head);
     }
 
-    fn refusal(&self) -> Option<String> {
+    pub(crate) fn refusal(&self) -> Option<String> {
         self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -107,6 +107,7 @@ pub(crate) struct WriterOptions {
     pub max_group: usize,
     pub sync: bool,
     pub id_seed: u128,
+    pub min_free_space: u64,
 }
 
 /// The writer thread's state; maintenance jobs get it mutably.
@@ -122,6 +123,8 @@ pub(crate) struct WriterState {
     commands_seen: u64,
     syncer: flume::Sender<Applied>,
     cache: RecordCache,
+    /// Whether the last group was refused for want of space (to log changes only).
+    short_of_space: bool,
 }
 
 /// A group applied to the engine, waiting to be made durable and answered.
@@ -159,6 +162,7 @@ pub(crate) fn spawn(
         commands_seen: 0,
         syncer: to_syncer,
         cache: RecordCache::default(),
+        short_of_space: false,
     };
     std::thread::Builder::new()
         .name("taskledger-writer".into())
@@ -193,6 +197,36 @@ pub(crate) fn spawn(
 type Pending = (Caller, Command, ReplyTo);
 
 impl WriterState {
+    /// The free space, when it is below the reserve. One statfs(2) per group, only with a reserve.
+    fn space_below_reserve(&mut self) -> Option<u64> {
+        let reserve = self.options.min_free_space;
+        if reserve == 0 {
+            return None;
+        }
+        let available = match self.engine.available_space() {
+            Ok(Some(available)) => available,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the free disk space; writing anyway");
+                return None;
+            }
+        };
+        let short = available < reserve;
+        if short != self.short_of_space {
+            self.short_of_space = short;
+            if short {
+                tracing::error!(
+                    available,
+                    reserve,
+                    "disk nearly full: refusing writes until space is freed"
+                );
+            } else {
+                tracing::info!(available, reserve, "disk space freed: taking writes again");
+            }
+        }
+        short.then_some(available)
+    }
+
     /// Decides and applies one group, then hands it to the syncer to be made durable and answered.
     fn commit(&mut self, group: Vec<Pending>) {
         if group.is_empty() {
@@ -200,6 +234,10 @@ impl WriterState {
         }
         if let Some(reason) = self.shared.refusal() {
             return fail_all(group, || StoreError::WritesRefused(reason.clone()));
+        }
+        if let Some(available) = self.space_below_reserve() {
+            let reserve = self.options.min_free_space;
+            return fail_all(group, || StoreError::DiskFull { available, reserve });
         }
         let now = later(self.clock.now(), self.last_time);
         let group_start = self.head + 1;

@@ -3,7 +3,8 @@
 //! has fdatasync report an error, or tears the last log record of a batch. The tests prove that
 //! no reply is sent before its events are synced, that a store whose write or fsync failed
 //! refuses writes (reads still work) until it is reopened, and that a torn or corrupted record is
-//! detected by its CRC and named by its seq, never served.
+//! detected by its CRC and named by its seq, never served; and that below the free-space reserve
+//! writes are refused without being attempted, reads work, and writes resume once space is back.
 //! Does not fill a disk (see `disk_full`) or kill processes (see `crash`, `crash_loop`).
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ struct FaultyEngine {
     /// `meta/head_seq` as it was when the last successful sync began: everything up to it is durable.
     synced_head: AtomicU64,
     faults_fired: AtomicU64,
+    /// The free space the engine reports instead of its filesystem's, when set.
+    free_space: Mutex<Option<u64>>,
 }
 
 impl FaultyEngine {
@@ -53,6 +56,7 @@ impl FaultyEngine {
             sync_must_fail: AtomicBool::new(false),
             synced_head: AtomicU64::new(0),
             faults_fired: AtomicU64::new(0),
+            free_space: Mutex::new(None),
         })
     }
 
@@ -132,6 +136,12 @@ impl Engine for FaultyEngine {
     }
     fn size_on_disk(&self) -> EngineResult<u64> {
         self.inner.size_on_disk()
+    }
+    fn available_space(&self) -> EngineResult<Option<u64>> {
+        match *self.free_space.lock().unwrap() {
+            Some(free) => Ok(Some(free)),
+            None => self.inner.available_space(),
+        }
     }
 }
 
@@ -434,4 +444,49 @@ fn a_corrupted_record_inside_the_log_is_never_served() {
     let verify = store.verify(|_, _| {}).unwrap_err();
     assert!(verify.to_string().contains(&named), "{verify}");
     assert!(verify.to_string().contains("checksum mismatch"), "{verify}");
+}
+
+#[test]
+fn below_the_free_space_reserve_writes_are_refused_untried_and_resume_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, engine) = faulty_store(dir.path());
+    let task = store.run_task(&caller(), fargate_run("prod", "web", 1)).unwrap().tasks[0]
+        .task_arn
+        .clone()
+        .unwrap();
+    let head = store.head_seq();
+    *engine.free_space.lock().unwrap() = Some(1024 * 1024);
+    for name in ["a", "b"] {
+        let refused = create_cluster(&store, name).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                StoreError::DiskFull {
+                    available: 1_048_576,
+                    reserve: 67_108_864
+                }
+            ),
+            "{refused}"
+        );
+        assert_eq!(refused.exception(), EcsException::ServerException);
+        assert!(refused.to_string().contains("free space and retry"), "{refused}");
+    }
+    assert_eq!(store.head_seq(), head, "nothing was written");
+    assert_eq!(engine.faults_fired.load(Ordering::SeqCst), 0);
+    let described = store
+        .describe_tasks(
+            &scope(),
+            &DescribeTasksRequest {
+                cluster: Some("prod".into()),
+                tasks: vec![task],
+                include: vec![],
+            },
+        )
+        .expect("reads work below the reserve");
+    assert_eq!(described.tasks.len(), 1);
+    // Space is freed: the next write goes through, with no reopen.
+    *engine.free_space.lock().unwrap() = None;
+    create_cluster(&store, "a").unwrap();
+    assert!(cluster_exists(&store, "a"));
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
 }
