@@ -5,12 +5,17 @@
 mod grpc_support;
 mod support;
 
+/// The fuzz targets' bodies, shared with the cargo-fuzz crate in `fuzz/`.
+#[path = "../../fuzz/src/targets.rs"]
+mod fuzz_targets;
+
 mod audit;
 mod aws;
 mod crash;
 mod crash_loop;
 mod disk_full;
 mod faults;
+mod fuzz_smoke;
 mod grpc;
 mod hostile;
 mod invariants;
