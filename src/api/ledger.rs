@@ -15,12 +15,11 @@ use std::time::Duration;
 use prost::Message;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::tokio_stream::Stream;
-use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::service::{loggable, request_id_of, scope_of};
-use super::{status, REQUEST_ID_HEADER};
+use super::service::{echo_request_id, request_id_of, rpc_span, scope_of};
+use super::status;
 use crate::audit::{eventbridge, history, AsOf, HistoryEntry as AuditEntry};
 use crate::domain::command::event_kind_name;
 use crate::domain::ids::{parse_cluster, parse_task_ref, printable};
@@ -111,15 +110,7 @@ impl LedgerService {
         Fut: Future<Output = StoreResult<Resp>> + Send,
     {
         let request_id = request_id_of(request.metadata());
-        let span = tracing::info_span!(
-            "rpc",
-            operation = Req::OPERATION,
-            cluster = tracing::field::Empty,
-            request_id = %request_id,
-        );
-        if let Some(cluster) = request.get_ref().cluster() {
-            span.record("cluster", tracing::field::debug(loggable(cluster)));
-        }
+        let span = rpc_span(Req::OPERATION, request.get_ref().cluster(), &request_id);
         let outcome = async {
             let scope =
                 scope_of(&self.default_scope, request.metadata()).map_err(|e| status::to_status(&e, &request_id))?;
@@ -145,22 +136,7 @@ impl LedgerService {
         }
         .instrument(span)
         .await;
-        let echo = MetadataValue::try_from(request_id.as_str()).ok();
-        match outcome {
-            Ok(body) => {
-                let mut response = Response::new(body);
-                if let Some(echo) = echo {
-                    response.metadata_mut().insert(REQUEST_ID_HEADER, echo);
-                }
-                Ok(response)
-            }
-            Err(mut status) => {
-                if let Some(echo) = echo {
-                    status.metadata_mut().insert(REQUEST_ID_HEADER, echo);
-                }
-                Err(status)
-            }
-        }
+        echo_request_id(outcome, &request_id)
     }
 
     /// Validates a Subscribe request and starts the task that feeds its stream.

@@ -58,15 +58,7 @@ impl EcsService {
         Fut: Future<Output = StoreResult<Resp>> + Send,
     {
         let request_id = request_id_of(request.metadata());
-        let span = tracing::info_span!(
-            "rpc",
-            operation = Req::OPERATION,
-            cluster = tracing::field::Empty,
-            request_id = %request_id,
-        );
-        if let Some(cluster) = request.get_ref().cluster() {
-            span.record("cluster", tracing::field::debug(loggable(cluster)));
-        }
+        let span = rpc_span(Req::OPERATION, request.get_ref().cluster(), &request_id);
         let outcome = async {
             let scope = self
                 .scope_of(request.metadata())
@@ -102,22 +94,7 @@ impl EcsService {
         }
         .instrument(span)
         .await;
-        let echo = MetadataValue::try_from(request_id.as_str()).ok();
-        match outcome {
-            Ok(body) => {
-                let mut response = Response::new(body);
-                if let Some(echo) = echo {
-                    response.metadata_mut().insert(REQUEST_ID_HEADER, echo);
-                }
-                Ok(response)
-            }
-            Err(mut status) => {
-                if let Some(echo) = echo {
-                    status.metadata_mut().insert(REQUEST_ID_HEADER, echo);
-                }
-                Err(status)
-            }
-        }
+        echo_request_id(outcome, &request_id)
     }
 
     /// The scope of a call: the region named in metadata, else the default, in the server's account.
@@ -155,6 +132,40 @@ pub(super) fn request_id_of(metadata: &MetadataMap) -> String {
 }
 
 /// At most `MAX_LOGGED_CLUSTER_LEN` bytes of caller-supplied text, cut at a character boundary.
+/// The span of one RPC: its operation, cluster (when the request names one) and request id.
+pub(super) fn rpc_span(operation: &'static str, cluster: Option<&str>, request_id: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "rpc",
+        operation,
+        cluster = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    if let Some(cluster) = cluster {
+        span.record("cluster", tracing::field::debug(loggable(cluster)));
+    }
+    span
+}
+
+/// The reply of one RPC, with its request id echoed in the metadata either way.
+pub(super) fn echo_request_id<T>(outcome: Result<T, Status>, request_id: &str) -> Result<Response<T>, Status> {
+    let echo = MetadataValue::try_from(request_id).ok();
+    match outcome {
+        Ok(body) => {
+            let mut response = Response::new(body);
+            if let Some(echo) = echo {
+                response.metadata_mut().insert(REQUEST_ID_HEADER, echo);
+            }
+            Ok(response)
+        }
+        Err(mut status) => {
+            if let Some(echo) = echo {
+                status.metadata_mut().insert(REQUEST_ID_HEADER, echo);
+            }
+            Err(status)
+        }
+    }
+}
+
 pub(super) fn loggable(text: &str) -> &str {
     let mut end = text.len().min(MAX_LOGGED_CLUSTER_LEN);
     while !text.is_char_boundary(end) {
