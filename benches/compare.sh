@@ -158,7 +158,7 @@ VACUUM ANALYZE;
 CHECKPOINT;
 SQL
 
-echo "postgresql settings: $(psql_ -At -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_connections')")" | tee -a "$SUMMARY.head" >&2
+echo "postgresql settings: $(psql_ -At -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_connections')")" | tee -a "$SUMMARY.head" >&2
 
 # The transition as ONE statement. pgbench cannot carry the version a client last saw, so the
 # version compared is read in the same statement (an initplan, taken from the statement's
