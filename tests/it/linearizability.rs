@@ -437,7 +437,18 @@ fn explain_write(state: &MemoryState, log: &LogIndex, op: &Op, p: u64) {
                 "{}: the model decides other events",
                 op.request_id
             );
-            assert_eq!(&decision.reply, reply, "{}: the model answers otherwise", op.request_id);
+            if &decision.reply != reply {
+                // Name every version of the tasks involved, with the request that wrote it.
+                let versions: Vec<_> = log
+                    .versions
+                    .iter()
+                    .filter(|(arn, _)| format!("{reply:?}").contains(arn.as_str()))
+                    .collect();
+                panic!(
+                    "{}: the model answers otherwise\nmodel: {:?}\nstore: {reply:?}\nlog of the task: {versions:#?}",
+                    op.request_id, decision.reply
+                );
+            }
         }
     }
 }
