@@ -1,4 +1,4 @@
-//! `taskledger verify` and `taskledger rebuild`: offline maintenance of a data directory, with
+//! `taskledger verify`, `rebuild` and `repair`: offline maintenance of a data directory, with
 //! progress (a bar on a terminal, plain lines in logs; see `progress`).
 //! Does not run while a server holds the directory (sled locks it).
 
@@ -28,10 +28,65 @@ pub(super) fn open(args: &DataDirArgs) -> anyhow::Result<Store> {
     );
     Store::open(dir).with_context(|| {
         format!(
-            "cannot open the store at {} (if `taskledger serve` runs on it, stop it first: sled locks the directory)",
-            dir.display()
+            "cannot open the store at {dir} (if `taskledger serve` runs on it, stop it first: sled locks the \
+             directory; if its log is damaged, `taskledger repair --data-dir {dir}` shows what a repair removes)",
+            dir = dir.display()
         )
     })
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+    /// Remove the damaged end of the log and rewrite the views; without it, only report.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+/// Reports the intact prefix of the log and what follows it; with `--apply`, cuts it off.
+pub fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
+    let dir = &args.dir.data_dir;
+    anyhow::ensure!(
+        dir.is_dir(),
+        "no store at {}: the directory does not exist",
+        dir.display()
+    );
+    let progress = Progress::start("repair", &[]);
+    let report = Store::repair(dir, &progress.callback(), !args.apply);
+    progress.finish();
+    let report = report.with_context(|| format!("cannot repair the store at {}", dir.display()))?;
+    if report.was_healthy() {
+        println!(
+            "healthy: the log is intact to seq {} and the views match it; nothing to repair",
+            report.head
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "the log is intact from seq 1 to seq {} (meta said {})",
+        report.head, report.previous_head
+    );
+    if let Some(problem) = &report.problem {
+        println!("then: {problem}");
+    }
+    let verb = if args.apply { "removed" } else { "would remove" };
+    println!("{verb} {} log entries after it", report.removed.len());
+    for key in report.removed.iter().take(10) {
+        println!("  {key}");
+    }
+    println!(
+        "views {}: {} entries written, {} removed",
+        if args.apply { "rewritten" } else { "to rewrite" },
+        report.views.entries_written,
+        report.views.entries_removed
+    );
+    if args.apply {
+        println!("repaired: the store opens at seq {}", report.head);
+    } else {
+        println!("nothing changed; run again with --apply to repair");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {

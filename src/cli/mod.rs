@@ -31,6 +31,8 @@ enum Command {
     Verify(admin::DataDirArgs),
     /// Rewrite every view from the log (offline: stop the server first).
     Rebuild(admin::DataDirArgs),
+    /// Show, and with --apply cut off, a damaged end of the log that stops the store from opening.
+    Repair(admin::RepairArgs),
     /// Write the log (all or a seq range) to a file, or check a file with --verify (offline).
     Export(audit::ExportArgs),
     /// Load an export into a new, empty data directory, keeping every seq (offline).
@@ -52,9 +54,12 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve(_) | Command::Verify(_) | Command::Rebuild(_) | Command::Export(_) | Command::Import(_) => {
-            "info"
-        }
+        Command::Serve(_)
+        | Command::Verify(_)
+        | Command::Rebuild(_)
+        | Command::Repair(_)
+        | Command::Export(_)
+        | Command::Import(_) => "info",
         Command::Tail(_)
         | Command::Clusters(_)
         | Command::TaskDefinitions(_)
@@ -71,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Verify(args) => admin::verify(args),
         Command::Rebuild(args) => admin::rebuild(args),
+        Command::Repair(args) => admin::repair(args),
         Command::Export(args) => audit::export(args),
         Command::Import(args) => audit::import(args),
         Command::Tail(args) => audit::tail(args),

@@ -74,8 +74,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let store = Store::open_with(&args.data_dir, store_options).with_context(|| {
         format!(
-            "cannot open the store at {} (is another taskledger using it? sled locks the directory)",
-            args.data_dir.display()
+            "cannot open the store at {dir} (is another taskledger using it? sled locks the directory; if its log is \
+             damaged, `taskledger repair --data-dir {dir}` shows what a repair removes)",
+            dir = args.data_dir.display()
         )
     })?;
     let options = ServeOptions {

@@ -27,7 +27,7 @@ use crate::proto::v1::*;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, SledEngine, SledOptions};
 pub use error::{StoreError, StoreResult};
-pub use verify::{RebuildReport, VerifyReport};
+pub use verify::{RebuildReport, RepairReport, VerifyReport};
 pub use writer::{Executed, WriterStats};
 use writer::{Job, Shared, WriterOptions};
 
@@ -145,6 +145,20 @@ impl Store {
         let engine: Arc<dyn Engine> =
             Arc::new(SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?);
         Store::open_engine(engine, path, options)
+    }
+
+    /// Repairs the store in `dir` that will not open because the end of its log is damaged (a torn
+    /// record, a gap, a head stamped beyond the log): keeps the longest intact prefix of the log,
+    /// removes what follows and rewrites the views and the head to match. `dry_run` only reports.
+    /// Refuses a store newer than this binary; the store must not be open elsewhere.
+    pub fn repair(dir: impl AsRef<Path>, progress: verify::Progress, dry_run: bool) -> StoreResult<RepairReport> {
+        let path = dir.as_ref();
+        let engine = SledEngine::open(path, &SledOptions::default())
+            .map_err(|e| StoreError::storage("opening the store to repair", e))?;
+        migrate::prepare(&engine, path)?;
+        let report = verify::repair(&engine, progress, dry_run)?;
+        tracing::info!(path = %path.display(), head = report.head, removed = report.removed.len(), dry_run, "repair");
+        Ok(report)
     }
 
     /// Opens a store on any engine (the path is only used in messages).

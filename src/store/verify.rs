@@ -1,6 +1,7 @@
 //! Replay of the whole log: `fold` reads every record in seq order (checking density, CRCs and
 //! that each event applies), `verify` compares the views it yields with the stored ones and
-//! reports the first differences, and `rebuild` rewrites the stored views from it.
+//! reports the first differences, `rebuild` rewrites the stored views from it, and `repair`
+//! cuts a damaged end off the log (a torn record, a gap, a head ahead of the log) and rebuilds.
 //! Does not run concurrently with writes: the store runs these on its writer thread.
 
 use std::collections::BTreeMap;
@@ -24,28 +25,48 @@ pub struct Folded {
 /// Folds the log from seq 1 into memory. Stops at the first gap, damaged record or event that
 /// does not apply, naming its seq.
 pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
+    match fold_intact(engine, progress, u64::MAX)? {
+        (folded, None) => Ok(folded),
+        (_, Some(problem)) => Err(StoreError::Corrupt(problem)),
+    }
+}
+
+/// Folds the log from seq 1 up to `until` or to the first record that is missing, damaged or
+/// does not apply; returns the fold of the intact prefix and, if it stopped early, why.
+fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResult<(Folded, Option<String>)> {
     let total = head_of(engine)?;
     let mut state = MemoryState::default();
     let mut expected = 1u64;
     let start = keys::log(1);
     let end = keys::prefix_end(&[keys::LOG]);
+    let mut problem = None;
     for entry in engine.range(&start, &end) {
-        let (key, bytes) = entry.map_err(|e| StoreError::storage("reading the log", e))?;
-        let seq = key
-            .get(1..9)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| StoreError::Corrupt(format!("damaged log key {}", keys::describe(&key))))?;
-        if seq != expected {
-            return Err(StoreError::Corrupt(format!(
-                "the log jumps from seq {} to seq {seq}",
-                expected - 1
-            )));
+        if expected > until {
+            break;
         }
-        let record = unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (key, bytes) = entry.map_err(|e| StoreError::storage("reading the log", e))?;
+        let Some(seq) = key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) else {
+            problem = Some(format!("damaged log key {}", keys::describe(&key)));
+            break;
+        };
+        if seq != expected {
+            problem = Some(format!("the log jumps from seq {} to seq {seq}", expected - 1));
+            break;
+        }
+        let record = match unframe_log_record(seq, &bytes) {
+            Ok(record) => record,
+            Err(e) => {
+                problem = Some(e.to_string());
+                break;
+            }
+        };
         let event = record.event.as_ref().expect("unframe checks the event");
         let time = record.time.unwrap_or_default();
-        evolve(&mut state, seq, &time, event).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
+        if let Err(e) = evolve(&mut state, seq, &time, event) {
+            // The failed event may have changed part of the state: fold again without it.
+            let (folded, _) = fold_intact(engine, progress, seq - 1)?;
+            return Ok((folded, Some(format!("seq {seq}: {e}"))));
+        }
         if seq % 65_536 == 0 {
             progress(seq, total);
         }
@@ -53,7 +74,7 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
     }
     let head = expected - 1;
     progress(head, total);
-    Ok(Folded { state, head })
+    Ok((Folded { state, head }, problem))
 }
 
 /// The head stamped in meta (0 for an empty store).
@@ -170,14 +191,21 @@ pub struct RebuildReport {
 /// Rewrites the stored views so they are exactly what the log implies, then syncs.
 pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildReport> {
     let folded = fold(engine, progress)?;
-    let expected = expected_entries(&folded);
+    let mut batch = WriteBatch::default();
+    let report = rewrite_views(engine, &folded, &mut batch)?;
+    commit(engine, batch, "writing rebuilt views")?;
+    Ok(report)
+}
+
+/// Adds to `batch` what turns the stored views into those of `folded`.
+fn rewrite_views(engine: &dyn Engine, folded: &Folded, batch: &mut WriteBatch) -> StoreResult<RebuildReport> {
+    let expected = expected_entries(folded);
     let stored = stored_entries(engine)?;
     let mut report = RebuildReport {
         events: folded.head,
         entries_written: 0,
         entries_removed: 0,
     };
-    let mut batch = WriteBatch::default();
     for key in stored.keys().filter(|k| !expected.contains_key(*k)) {
         batch.delete(key.clone());
         report.entries_removed += 1;
@@ -188,12 +216,67 @@ pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildRe
             report.entries_written += 1;
         }
     }
-    // One batch: a crash leaves either the old views or the rebuilt ones.
-    engine
-        .apply(batch)
-        .map_err(|e| StoreError::storage("writing rebuilt views", e))?;
-    engine
-        .sync()
-        .map_err(|e| StoreError::storage("making rebuilt views durable", e))?;
+    Ok(report)
+}
+
+/// One batch, then a sync: a crash leaves either everything before it or everything after.
+fn commit(engine: &dyn Engine, batch: WriteBatch, what: &'static str) -> StoreResult<()> {
+    engine.apply(batch).map_err(|e| StoreError::storage(what, e))?;
+    engine.sync().map_err(|e| StoreError::storage(what, e))
+}
+
+/// What `repair` found, and did unless it was a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The head meta had before.
+    pub previous_head: u64,
+    /// The last seq of the intact prefix of the log: the head after the repair.
+    pub head: u64,
+    /// Why the log stops being intact after `head`, if it does.
+    pub problem: Option<String>,
+    /// The log entries after the intact prefix (removed unless a dry run), readable.
+    pub removed: Vec<String>,
+    /// How the views changed (or would change) to match the intact prefix.
+    pub views: RebuildReport,
+}
+
+impl RepairReport {
+    /// Whether the store needed nothing: an intact log whose views match it.
+    pub fn was_healthy(&self) -> bool {
+        self.problem.is_none()
+            && self.removed.is_empty()
+            && self.views.entries_written == 0
+            && self.views.entries_removed == 0
+    }
+}
+
+/// Keeps the longest intact prefix of the log (dense from seq 1, every CRC sound, every event
+/// applying), removes every log entry after it and rewrites the views and the head to match, in
+/// one batch. What it removes was never acknowledged if the damage came from a crash or a failed
+/// write, since a write is answered only once its whole group is durable. `dry_run` only reports.
+pub fn repair(engine: &dyn Engine, progress: Progress, dry_run: bool) -> StoreResult<RepairReport> {
+    let previous_head = head_of(engine)?;
+    let (folded, problem) = fold_intact(engine, progress, u64::MAX)?;
+    let mut batch = WriteBatch::default();
+    let mut removed = Vec::new();
+    for entry in engine.range(&keys::log(folded.head + 1), &keys::prefix_end(&[keys::LOG])) {
+        let (key, _) = entry.map_err(|e| StoreError::storage("reading the log", e))?;
+        removed.push(keys::describe(&key));
+        batch.delete(key);
+    }
+    let views = rewrite_views(engine, &folded, &mut batch)?;
+    if folded.head == 0 && previous_head > 0 {
+        batch.delete(keys::META_HEAD_SEQ.to_vec());
+    }
+    let report = RepairReport {
+        previous_head,
+        head: folded.head,
+        problem,
+        removed,
+        views,
+    };
+    if !dry_run && !report.was_healthy() {
+        commit(engine, batch, "writing the repaired log and views")?;
+    }
     Ok(report)
 }

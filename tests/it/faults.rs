@@ -4,7 +4,8 @@
 //! no reply is sent before its events are synced, that a store whose write or fsync failed
 //! refuses writes (reads still work) until it is reopened, and that a torn or corrupted record is
 //! detected by its CRC and named by its seq, never served; and that below the free-space reserve
-//! writes are refused without being attempted, reads work, and writes resume once space is back.
+//! writes are refused without being attempted, reads work, and writes resume once space is back;
+//! and that `repair` cuts a damaged end off the log, keeping every acknowledged write.
 //! Does not fill a disk (see `disk_full`) or kill processes (see `crash`, `crash_loop`).
 
 use std::collections::BTreeMap;
@@ -489,4 +490,120 @@ fn below_the_free_space_reserve_writes_are_refused_untried_and_resume_when_space
     create_cluster(&store, "a").unwrap();
     assert!(cluster_exists(&store, "a"));
     assert!(store.verify(|_, _| {}).unwrap().is_clean());
+}
+
+/// A store whose last write tore its record (or left meta ahead of the log) does not open;
+/// `repair` first reports, changing nothing, then keeps the intact prefix with every acknowledged
+/// write, and the store opens, verifies clean and takes writes again.
+#[test]
+fn repair_cuts_a_torn_or_missing_end_off_the_log_and_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acknowledged, torn_seq) = {
+        let (store, engine) = faulty_store(dir.path());
+        let seen = run_load(&store, &engine, 4, |acks| {
+            if acks == 200 {
+                engine.arm(Fault::TornLastRecord);
+            }
+        });
+        assert_eq!(engine.faults_fired.load(Ordering::SeqCst), 1);
+        // The torn record is the last of its group, so the head meta names it.
+        (seen.acknowledged, engine.head_in_engine())
+    };
+    assert!(Store::open_with(dir.path(), options(&clock())).is_err());
+    let dry = Store::repair(dir.path(), &|_, _| {}, true).unwrap();
+    assert_eq!(dry.head, torn_seq - 1);
+    assert_eq!(dry.previous_head, torn_seq);
+    assert!(
+        dry.problem
+            .as_deref()
+            .unwrap()
+            .contains(&format!("log record {torn_seq}")),
+        "{dry:?}"
+    );
+    assert_eq!(dry.removed.len(), 1, "{dry:?}");
+    assert!(
+        Store::open_with(dir.path(), options(&clock())).is_err(),
+        "a dry run changes nothing"
+    );
+
+    let repaired = Store::repair(dir.path(), &|_, _| {}, false).unwrap();
+    assert_eq!(repaired.head, torn_seq - 1);
+    let store = Store::open_with(dir.path(), options(&clock())).unwrap();
+    assert_eq!(store.head_seq(), torn_seq - 1);
+    assert_acknowledged(&store, "prod", &acknowledged, 0);
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+    create_cluster(&store, "after-repair").unwrap();
+    drop(store);
+
+    // Meta ahead of the log: the last record is gone but the head still names it.
+    let head = {
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
+        let mut batch = WriteBatch::default();
+        batch.delete(keys::log(head));
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+        head
+    };
+    let Err(error) = Store::open_with(dir.path(), options(&clock())) else {
+        panic!("a store whose head is beyond its log must not open")
+    };
+    assert!(error.to_string().contains("meta says"), "{error}");
+    let repaired = Store::repair(dir.path(), &|_, _| {}, false).unwrap();
+    assert_eq!(
+        (repaired.previous_head, repaired.head),
+        (head, head - 1),
+        "{repaired:?}"
+    );
+    assert!(repaired.removed.is_empty());
+    let store = Store::open_with(dir.path(), options(&clock())).unwrap();
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+    assert!(!cluster_exists(&store, "after-repair"), "its event was the one removed");
+    drop(store);
+    let healthy = Store::repair(dir.path(), &|_, _| {}, true).unwrap();
+    assert!(healthy.was_healthy(), "{healthy:?}");
+}
+
+/// The CLI: `verify` on a store with a damaged end points at `repair`, which reports first and
+/// repairs with `--apply`, after which `verify` is clean.
+#[test]
+fn the_repair_command_reports_then_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _engine) = faulty_store(dir.path());
+        create_cluster(&store, "a").unwrap();
+    }
+    {
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
+        let mut batch = WriteBatch::default();
+        batch.delete(keys::log(head));
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+    }
+    let taskledger = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (ok, text) = taskledger(&["verify"]);
+    assert!(!ok && text.contains("taskledger repair --data-dir"), "{text}");
+    let (ok, text) = taskledger(&["repair"]);
+    assert!(ok && text.contains("nothing changed; run again with --apply"), "{text}");
+    let (ok, text) = taskledger(&["repair", "--apply"]);
+    assert!(ok && text.contains("repaired: the store opens at seq"), "{text}");
+    let (ok, text) = taskledger(&["verify"]);
+    assert!(ok && text.contains("clean"), "{text}");
+    let (ok, text) = taskledger(&["repair"]);
+    assert!(ok && text.contains("healthy"), "{text}");
 }
