@@ -75,6 +75,12 @@ pub fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
     for key in report.removed.iter().take(10) {
         println!("  {key}");
     }
+    if !args.apply && !report.removed.is_empty() {
+        println!(
+            "a crash or failed write tears only its own unanswered group; damage anywhere else (a bad disk) \
+             means some of these were acknowledged: copy the directory before --apply"
+        );
+    }
     println!(
         "views {}: {} entries written, {} removed",
         if args.apply { "rewritten" } else { "to rewrite" },
