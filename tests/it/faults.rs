@@ -492,6 +492,18 @@ fn below_the_free_space_reserve_writes_are_refused_untried_and_resume_when_space
     assert!(store.verify(|_, _| {}).unwrap().is_clean());
 }
 
+/// Deletes the last log record of the closed store in `dir`, leaving the head naming it (as a
+/// torn batch did); returns that head.
+fn drop_last_log_record(dir: &std::path::Path) -> u64 {
+    let engine = SledEngine::open(dir, &SledOptions::default()).unwrap();
+    let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
+    let mut batch = WriteBatch::default();
+    batch.delete(keys::log(head));
+    engine.apply(batch).unwrap();
+    engine.sync().unwrap();
+    head
+}
+
 /// A store whose last write tore its record (or left meta ahead of the log) does not open;
 /// `repair` first reports, changing nothing, then keeps the intact prefix with every acknowledged
 /// write, and the store opens, verifies clean and takes writes again.
@@ -536,15 +548,7 @@ fn repair_cuts_a_torn_or_missing_end_off_the_log_and_keeps_every_acknowledged_wr
     drop(store);
 
     // Meta ahead of the log: the last record is gone but the head still names it.
-    let head = {
-        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
-        let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
-        let mut batch = WriteBatch::default();
-        batch.delete(keys::log(head));
-        engine.apply(batch).unwrap();
-        engine.sync().unwrap();
-        head
-    };
+    let head = drop_last_log_record(dir.path());
     let Err(error) = Store::open_with(dir.path(), options(&clock())) else {
         panic!("a store whose head is beyond its log must not open")
     };
@@ -573,14 +577,7 @@ fn the_repair_command_reports_then_applies() {
         let (store, _engine) = faulty_store(dir.path());
         create_cluster(&store, "a").unwrap();
     }
-    {
-        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
-        let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
-        let mut batch = WriteBatch::default();
-        batch.delete(keys::log(head));
-        engine.apply(batch).unwrap();
-        engine.sync().unwrap();
-    }
+    drop_last_log_record(dir.path());
     let taskledger = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
             .args(args)
