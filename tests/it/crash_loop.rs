@@ -11,18 +11,16 @@
 //! Does not kill the library in a child process (see `crash`) or inject storage faults (see
 //! `faults`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use taskledger::api::REQUEST_ID_HEADER;
 use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::proto::v1::*;
 use taskledger::store::Store;
 use tonic::transport::Channel;
 
-use crate::grpc_support::{fargate_definition, fargate_run};
+use crate::grpc_support::{fargate_definition, fargate_run, spawn_serve, with_request_id as with_id};
 use crate::log_check::LogIndex;
 
 const DEFAULT_KILLS: usize = 12;
@@ -48,34 +46,7 @@ struct Acknowledged {
 
 /// Starts the server on a free loopback port; returns it and the address it printed.
 fn start_server(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskledger"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start taskledger serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .expect("readable stdout");
-        if let Some(address) = line.strip_prefix("taskledger listening on ") {
-            break address.trim().to_string();
-        }
-    };
-    (child, address)
-}
-
-fn with_id<T>(request_id: &str, body: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(body);
-    request
-        .metadata_mut()
-        .insert(REQUEST_ID_HEADER, request_id.parse().expect("ASCII request id"));
-    request
+    spawn_serve(dir, &[])
 }
 
 /// How a call ended: answered, refused with an ECS exception, or cut off by the kill.

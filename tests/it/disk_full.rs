@@ -10,9 +10,8 @@
 //! Both check that nothing acknowledged is lost and `taskledger verify` is clean. The tmpfs is
 //! always unmounted. Does not simulate other I/O errors (see `faults`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::proto::v1::*;
@@ -20,7 +19,7 @@ use taskledger::store::Store;
 use tonic::transport::Channel;
 use tonic::Code;
 
-use crate::grpc_support::{fargate_definition, fargate_run};
+use crate::grpc_support::{fargate_definition, fargate_run, spawn_serve};
 use crate::log_check::LogIndex;
 
 /// Unmounts the tmpfs when dropped, even when the test fails.
@@ -51,27 +50,7 @@ impl Drop for Server {
 
 impl Server {
     fn start(dir: &Path, min_free_mib: u64) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taskledger"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(["--min-free-mib", &min_free_mib.to_string()])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start taskledger serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let address = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(address) = line.strip_prefix("taskledger listening on ") {
-                        break address.trim().to_string();
-                    }
-                }
-                _ => panic!("the server exited without printing its address: {:?}", child.wait()),
-            }
-        };
+        let (child, address) = spawn_serve(dir, &["--min-free-mib", &min_free_mib.to_string()]);
         Server { child, address }
     }
 

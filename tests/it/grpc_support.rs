@@ -1,11 +1,15 @@
 //! Fixtures for the gRPC tests: a real server on 127.0.0.1:0 over a store in a temp dir, which
 //! stops itself (shutdown future via oneshot) when the test stops it or drops it; a client; and
-//! helpers to read the ECS exception out of a status and to poll without sleeping.
+//! helpers to read the ECS exception out of a status and to poll without sleeping; and the real
+//! `taskledger serve` binary in a child process, for the tests that kill or starve it.
 //! Does not share anything with `support.rs` (library-level fixtures).
 
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use taskledger::api::{serve_with_listener, status, AgentOptions, ServeOptions, REGION_HEADER};
@@ -254,4 +258,41 @@ where
     tokio::time::timeout(Duration::from_secs(10), wait)
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Starts `taskledger serve` on a free loopback port over `dir` (plus `extra` flags); returns the
+/// child and the address it printed.
+pub fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskledger"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start taskledger serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(address) = line.strip_prefix("taskledger listening on ") {
+                    break address.trim().to_string();
+                }
+            }
+            _ => panic!("the server exited without printing its address: {:?}", child.wait()),
+        }
+    };
+    (child, address)
+}
+
+/// A request carrying `request_id` in `x-request-id`, which the log records in its cause.
+pub fn with_request_id<T>(request_id: &str, body: T) -> Request<T> {
+    let mut request = Request::new(body);
+    request.metadata_mut().insert(
+        taskledger::api::REQUEST_ID_HEADER,
+        request_id.parse().expect("ASCII request id"),
+    );
+    request
 }

@@ -31,14 +31,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use taskledger::api::REQUEST_ID_HEADER;
 use taskledger::domain::query::describe_tasks;
 use taskledger::domain::{decide, evolve, Command, CommandContext, IdSeed, MemoryState, Reply};
 use taskledger::proto::log::event::Kind;
 use taskledger::proto::v1::*;
 use tokio::sync::Barrier;
 
-use crate::grpc_support::{fargate_definition, fargate_run, start};
+use crate::grpc_support::{fargate_definition, fargate_run, start, with_request_id as with_id};
 use crate::log_check::LogIndex;
 use crate::support::scope;
 
@@ -75,14 +74,6 @@ struct Op {
     lower: u64,
     /// Durable head read just after the answer.
     upper: u64,
-}
-
-fn with_id<T>(request_id: &str, body: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(body);
-    request
-        .metadata_mut()
-        .insert(REQUEST_ID_HEADER, request_id.parse().expect("ASCII request id"));
-    request
 }
 
 fn refused(status: tonic::Status) -> Response {
