@@ -1,6 +1,7 @@
 //! Criterion benches of the store: group commit throughput (durable transitions per second by
 //! number of concurrent submitters, which sets the group size, with and without fdatasync) and
-//! the pure decide/evolve step and log codec it is built from.
+//! the pure decide/evolve step and log codec it is built from, and the floor set by the storage
+//! engine alone: sled fed batches of the size and shape a group of transitions writes.
 //! Does not test correctness; see tests/it.
 
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use taskledger::domain::{decide, evolve, Command, CommandContext, IdSeed, Memory
 use taskledger::proto::log::{event::Kind, Cause, Event, LogRecord, TaskChanged};
 use taskledger::proto::v1::*;
 use taskledger::store::codec::{frame_log_record, unframe_log_record};
-use taskledger::store::{Caller, Store, StoreOptions};
+use taskledger::store::engine::WriteBatch;
+use taskledger::store::{Caller, Engine, SledEngine, SledOptions, Store, StoreOptions};
 
 const STATUSES: [&str; 7] = [
     "PENDING",
@@ -248,5 +250,54 @@ fn decide_evolve(c: &mut Criterion) {
     let _ = Arc::new(());
 }
 
-criterion_group!(benches, decide_evolve, group_commit);
+/// What sled alone costs per transition: each iteration applies one batch shaped like a group of
+/// `GROUP` transitions on distinct tasks (a ~190-byte log record at the next seq and a ~660-byte
+/// task record per transition, plus the cluster record and the head), with and without the
+/// flush + fdatasync that acknowledges it. Nothing is decided, encoded or cached: this is the
+/// ceiling the writer cannot pass while it writes these records through sled.
+fn sled_floor(c: &mut Criterion) {
+    const GROUP: u64 = 25;
+    const TASKS: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+    let task_key = |n: u64| format!("T{:032x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128).into_bytes();
+    let mut fill = WriteBatch::default();
+    for n in 0..TASKS {
+        fill.put(task_key(n), vec![7; 660]);
+    }
+    engine.apply(fill).unwrap();
+    let (mut seq, mut next_task) = (0u64, 0u64);
+    let mut group = c.benchmark_group("sled_floor");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(GROUP));
+    for sync in [false, true] {
+        let name = if sync {
+            "group_of_25_fdatasync"
+        } else {
+            "group_of_25_no_sync"
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut batch = WriteBatch::default();
+                for _ in 0..GROUP {
+                    seq += 1;
+                    next_task = (next_task + 1) % TASKS;
+                    let mut log_key = vec![b'L'];
+                    log_key.extend_from_slice(&seq.to_be_bytes());
+                    batch.put(log_key, vec![1; 190]);
+                    batch.put(task_key(next_task), vec![(seq % 251) as u8; 660]);
+                }
+                batch.put(b"Cus-east-1\x00123456789012\x00bench".to_vec(), vec![3; 150]);
+                batch.put(b"Mhead_seq".to_vec(), seq.to_be_bytes().to_vec());
+                engine.apply(batch).unwrap();
+                if sync {
+                    engine.sync().unwrap();
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_evolve, group_commit, sled_floor);
 criterion_main!(benches);

@@ -78,6 +78,9 @@ enum Scenario {
     ColdStart(ColdStart),
     /// 6. Peak RSS of a `taskledger serve` process loaded with N tasks, and bytes on disk per event.
     Footprint(Footprint),
+    /// Fills a store in a new directory and keeps it, to time `taskledger rebuild`, `verify` or
+    /// `serve` on it by hand (under a profiler, say).
+    Fill(Fill),
     /// Every scenario at tiny sizes, for CI: checks only that each ran and produced numbers.
     Smoke,
 }
@@ -138,6 +141,16 @@ struct Rebuild {
     /// Rebuilds of the same store.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Fill {
+    /// Events in the log (rounded up to whole task lifecycles of 8 events).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Where to create the store; must not exist yet, and is kept.
+    #[arg(long)]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -205,6 +218,7 @@ impl Session {
             Scenario::Rebuild(args) => rebuild(self, args).await,
             Scenario::ColdStart(args) => cold_start(self, args).await,
             Scenario::Footprint(args) => footprint(self, args).await,
+            Scenario::Fill(args) => fill(self, args).await,
             Scenario::Smoke => bail!("smoke does not nest"),
         }
     }
@@ -584,6 +598,40 @@ async fn cold_start(session: &Session, args: ColdStart) -> anyhow::Result<Value>
     Ok(report.finish())
 }
 
+async fn fill(session: &Session, args: Fill) -> anyhow::Result<Value> {
+    ensure!(
+        session.endpoint.is_none(),
+        "fill writes a store of its own (run without --endpoint)"
+    );
+    ensure!(
+        !args.dir.exists(),
+        "{} exists already: fill only creates a new store",
+        args.dir.display()
+    );
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    let target = Target::in_process_in(Scratch::kept(args.dir.clone())).await?;
+    let arguments = format!("fill --events {} --dir {}", args.events, args.dir.display());
+    let parameters = json!({"events": args.events, "dir": args.dir.display().to_string(),
+        "fill": Goal::Events(args.events).describe()});
+    let mut report = session.report("fill", "a filled store, kept on disk", arguments, parameters, &target);
+    let workload = Workload::create(&target, "fill").await?;
+    let loaded = load(&target, &workload, Goal::Events(args.events)).await?;
+    report.note(loaded.line());
+    let head = loaded.head.unwrap_or_default();
+    target.close().await?;
+    report.result(
+        format!(
+            "kept {} with {head} events; cluster {:?}, e.g. task {}",
+            args.dir.display(),
+            workload.cluster,
+            loaded.ids.first().map(String::as_str).unwrap_or("-")
+        ),
+        json!({"dir": args.dir.display().to_string(), "events": head, "cluster": workload.cluster,
+            "tasks": loaded.ids.len()}),
+    );
+    Ok(report.finish())
+}
+
 async fn footprint(session: &Session, args: Footprint) -> anyhow::Result<Value> {
     let target = match (session.endpoint.as_deref(), args.in_process) {
         (Some(endpoint), _) => Target::start(Some(endpoint)).await?,
@@ -763,7 +811,10 @@ impl Target {
     }
 
     async fn in_process() -> anyhow::Result<Target> {
-        let dir = Scratch::new()?;
+        Target::in_process_in(Scratch::new()?).await
+    }
+
+    async fn in_process_in(dir: Scratch) -> anyhow::Result<Target> {
         let store = Store::open_with(dir.path(), StoreOptions::default()).context("opening the temp store")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -901,7 +952,11 @@ fn check_loopback(endpoint: &str) -> anyhow::Result<()> {
 }
 
 /// A directory under the system temp dir, removed when dropped.
-struct Scratch(PathBuf);
+/// A directory for one store: removed when dropped unless kept.
+struct Scratch {
+    path: PathBuf,
+    keep: bool,
+}
 
 impl Scratch {
     fn new() -> anyhow::Result<Scratch> {
@@ -917,17 +972,23 @@ impl Scratch {
         );
         let path = std::env::temp_dir().join(name);
         std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Scratch(path))
+        Ok(Scratch { path, keep: false })
+    }
+
+    fn kept(path: PathBuf) -> Scratch {
+        Scratch { path, keep: true }
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

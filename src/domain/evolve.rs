@@ -28,7 +28,70 @@ fn read<T>(result: super::error::DomainResult<T>) -> Result<T> {
     result.map_err(|e| fault(format!("reading state: {}", e.message)))
 }
 
-/// Applies one event, logged as `seq` at `time`, to the state.
+/// Changes a task record (taken out of `state`) by one `TaskChanged`, and the counters of its
+/// cluster and instance in `state`. A version that does not follow the task's is refused before
+/// anything changes.
+fn change_task(
+    state: &mut impl StateMut,
+    id: &str,
+    record: &mut TaskRecord,
+    seq: u64,
+    change: &TaskChanged,
+) -> Result<()> {
+    let task = record
+        .task
+        .as_mut()
+        .ok_or_else(|| fault(format!("task {id} has no body")))?;
+    let before = (
+        TaskStatus::of(task.last_status.as_deref()),
+        DesiredStatus::of(task.desired_status.as_deref()),
+    );
+    if task.version.unwrap_or(0) + 1 != change.version {
+        return Err(fault(format!(
+            "TaskChanged for {} has version {}, but the task is at {}",
+            change.task_arn,
+            change.version,
+            task.version.unwrap_or(0)
+        )));
+    }
+    apply_task_change(task, change);
+    record.history.push(seq);
+    let after = (
+        TaskStatus::of(task.last_status.as_deref()),
+        DesiredStatus::of(task.desired_status.as_deref()),
+    );
+    if before == after {
+        return Ok(());
+    }
+    let (scope, cluster_name) = cluster_of(&change.task_arn)?;
+    let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
+    count_task(&mut cluster, task, before.0, -1);
+    count_task(&mut cluster, task, after.0, 1);
+    let stops = before.0 != TaskStatus::Stopped && after.0 == TaskStatus::Stopped;
+    if stops {
+        cluster.unstopped_tasks = cluster.unstopped_tasks.saturating_sub(1);
+    }
+    state.put_cluster(&scope, &cluster_name, cluster);
+    if let Some(reservation) = &record.reservation {
+        let instance_id = stored_id_of(&reservation.container_instance_arn).to_string();
+        let mut instance = existing_instance(state, &instance_id)?;
+        if let Some(ci) = instance.container_instance.as_mut() {
+            count_instance_task(ci, before.0, before.1, -1);
+            count_instance_task(ci, after.0, after.1, 1);
+            if stops {
+                apply_reservation(ci, reservation, false);
+            }
+        }
+        if stops {
+            instance.unstopped_tasks = instance.unstopped_tasks.saturating_sub(1);
+        }
+        state.put_container_instance(&instance_id, instance);
+    }
+    Ok(())
+}
+
+/// Applies one event, logged as `seq` at `time`, to the state. When the event does not apply
+/// (an `InconsistentEvent`), the records it touched may be partly changed.
 pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Event) -> Result<()> {
     match event
         .kind
@@ -72,57 +135,11 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
         }
         Kind::TaskChanged(change) => {
             let id = stored_id_of(&change.task_arn).to_string();
-            let mut record = read(state.task(&id))?
+            let mut record = read(state.take_task(&id))?
                 .ok_or_else(|| fault(format!("TaskChanged for unknown task {}", change.task_arn)))?;
-            let task = record
-                .task
-                .as_mut()
-                .ok_or_else(|| fault(format!("task {id} has no body")))?;
-            let before = (
-                TaskStatus::of(task.last_status.as_deref()),
-                DesiredStatus::of(task.desired_status.as_deref()),
-            );
-            if task.version.unwrap_or(0) + 1 != change.version {
-                return Err(fault(format!(
-                    "TaskChanged for {} has version {}, but the task is at {}",
-                    change.task_arn,
-                    change.version,
-                    task.version.unwrap_or(0)
-                )));
-            }
-            apply_task_change(task, change);
-            record.history.push(seq);
-            let after = (
-                TaskStatus::of(task.last_status.as_deref()),
-                DesiredStatus::of(task.desired_status.as_deref()),
-            );
-            if before != after {
-                let (scope, cluster_name) = cluster_of(&change.task_arn)?;
-                let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
-                count_task(&mut cluster, task, before.0, -1);
-                count_task(&mut cluster, task, after.0, 1);
-                let stops = before.0 != TaskStatus::Stopped && after.0 == TaskStatus::Stopped;
-                if stops {
-                    cluster.unstopped_tasks = cluster.unstopped_tasks.saturating_sub(1);
-                }
-                state.put_cluster(&scope, &cluster_name, cluster);
-                if let Some(reservation) = &record.reservation {
-                    let instance_id = stored_id_of(&reservation.container_instance_arn).to_string();
-                    let mut instance = existing_instance(state, &instance_id)?;
-                    if let Some(ci) = instance.container_instance.as_mut() {
-                        count_instance_task(ci, before.0, before.1, -1);
-                        count_instance_task(ci, after.0, after.1, 1);
-                        if stops {
-                            apply_reservation(ci, reservation, false);
-                        }
-                    }
-                    if stops {
-                        instance.unstopped_tasks = instance.unstopped_tasks.saturating_sub(1);
-                    }
-                    state.put_container_instance(&instance_id, instance);
-                }
-            }
+            let changed = change_task(state, &id, &mut record, seq, change);
             state.put_task(&id, record);
+            changed?;
         }
         Kind::TagsChanged(change) => apply_tags(state, seq, &change.resource_arn, &change.set, &change.removed_keys)?,
         Kind::ClientTokenRecorded(recorded) => {

@@ -33,6 +33,12 @@ pub trait StateView {
 
 /// Write access: whole records are put back; indexes are derived from them by the store.
 pub trait StateMut: StateView {
+    /// The task record, to be changed and put back with `put_task`. A state that owns its
+    /// records (`MemoryState`) hands the record over instead of copying it; until it is put back
+    /// the task is absent.
+    fn take_task(&mut self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
+        self.task(task_id)
+    }
     fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord);
     fn put_task(&mut self, task_id: &str, record: TaskRecord);
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord);
@@ -132,6 +138,10 @@ impl StateView for MemoryState {
 }
 
 impl StateMut for MemoryState {
+    fn take_task(&mut self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
+        Ok(self.tasks.remove(task_id))
+    }
+
     fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord) {
         self.clusters.insert((scope.clone(), name.to_string()), record);
     }

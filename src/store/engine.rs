@@ -154,6 +154,20 @@ impl SledEngine {
     }
 }
 
+impl SledEngine {
+    /// Opens and closes the closed sled store in `dir` once more. sled 0.34 writes its recovery
+    /// snapshot only while it opens, after replaying the part of its log the snapshot does not
+    /// cover: without this, the first open after a long session replays all that session wrote
+    /// (about 3 s for 1,000,000 events). Writes nothing of ours.
+    pub fn settle(dir: &Path) -> EngineResult<()> {
+        let options = SledOptions {
+            cache_capacity: 8 * 1024 * 1024,
+        };
+        drop(SledEngine::open(dir, &options)?);
+        Ok(())
+    }
+}
+
 fn entries<'a>(iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a) -> Entries<'a> {
     Box::new(iter.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(EngineError::from)))
 }

@@ -47,6 +47,10 @@ pub struct StoreOptions {
     pub id_seed: Option<u128>,
     /// Writes are refused while the engine reports less free space than this, in bytes (0: never).
     pub min_free_space: u64,
+    /// Whether closing a store opened by path (the last handle dropped) also brings sled's
+    /// recovery snapshot up to date, so the next open need not replay what this session wrote.
+    /// Costs the closing about what it saves the next open.
+    pub settle_on_close: bool,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +63,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             id_seed: None,
             min_free_space: 64 * 1024 * 1024,
+            settle_on_close: true,
         }
     }
 }
@@ -91,11 +96,22 @@ pub struct Store {
 }
 
 struct Inner {
-    engine: Arc<dyn Engine>,
+    /// `None` only while the last handle is being dropped.
+    engine: Option<Arc<dyn Engine>>,
     shared: Arc<Shared>,
     queue: Option<flume::Sender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
+    /// Whether to settle the sled store in `path` once it is closed (see `SledEngine::settle`).
+    settle_on_close: bool,
+}
+
+impl Inner {
+    fn engine(&self) -> &dyn Engine {
+        self.engine
+            .as_deref()
+            .expect("the engine lives until the last handle is dropped")
+    }
 }
 
 impl Drop for Inner {
@@ -103,6 +119,23 @@ impl Drop for Inner {
         self.queue.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
+        }
+        let Some(engine) = self.engine.take() else { return };
+        // Only a healthy engine that nothing else holds is closed here and can be reopened.
+        let settle = self.settle_on_close && Arc::strong_count(&engine) == 1 && self.shared.refusal().is_none();
+        drop(engine);
+        if settle {
+            let started = std::time::Instant::now();
+            match SledEngine::settle(&self.path) {
+                Ok(()) => tracing::debug!(
+                    path = %self.path.display(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "sled's recovery snapshot brought up to date"
+                ),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "could not settle the store after closing it; the next open replays sled's log")
+                }
+            }
         }
     }
 }
@@ -144,7 +177,12 @@ impl Store {
         let path = dir.as_ref().to_path_buf();
         let engine: Arc<dyn Engine> =
             Arc::new(SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?);
-        Store::open_engine(engine, path, options)
+        let settle = options.settle_on_close;
+        let mut store = Store::open_engine(engine, path, options)?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.settle_on_close = settle;
+        }
+        Ok(store)
     }
 
     /// Repairs the store in `dir` that will not open because the end of its log is damaged (a torn
@@ -185,11 +223,12 @@ impl Store {
         tracing::info!(path = %path.display(), head, "store open");
         Ok(Store {
             inner: Arc::new(Inner {
-                engine,
+                engine: Some(engine),
                 shared,
                 queue: Some(sender),
                 writer: Some(writer),
                 path,
+                settle_on_close: false,
             }),
         })
     }
@@ -205,7 +244,7 @@ impl Store {
 
     pub(crate) fn state(&self) -> reader::SledState<'_> {
         reader::SledState {
-            engine: &*self.inner.engine,
+            engine: self.inner.engine(),
         }
     }
 
@@ -335,7 +374,7 @@ impl Store {
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> StoreResult<u64> {
         self.inner
-            .engine
+            .engine()
             .size_on_disk()
             .map_err(|e| StoreError::storage("measuring the store", e))
     }

@@ -12,6 +12,7 @@ use super::error::{StoreError, StoreResult};
 use super::keys;
 use super::views;
 use crate::domain::{evolve, MemoryState};
+use crate::proto::log::LogRecord;
 
 /// How far a long replay has got: records done out of the total.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
@@ -33,48 +34,95 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
 
 /// Folds the log from seq 1 up to `until` or to the first record that is missing, damaged or
 /// does not apply; returns the fold of the intact prefix and, if it stopped early, why.
+/// A second thread reads and decodes the log while this one folds it.
 fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResult<(Folded, Option<String>)> {
     let total = head_of(engine)?;
     let mut state = MemoryState::default();
-    let mut expected = 1u64;
+    let mut head = 0u64;
+    let mut problem = None;
+    let mut refold = None;
+    std::thread::scope(|threads| -> StoreResult<()> {
+        let (records, decoded) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS);
+        threads.spawn(move || decode_log(engine, until, &records));
+        for chunk in decoded.iter() {
+            for item in chunk {
+                let (seq, record) = match item {
+                    Decoded::Record(seq, record) => (seq, record),
+                    Decoded::Problem(why) => {
+                        problem = Some(why);
+                        return Ok(());
+                    }
+                    Decoded::Failed(e) => return Err(e),
+                };
+                let event = record.event.as_ref().expect("unframe checks the event");
+                let time = record.time.unwrap_or_default();
+                if let Err(e) = evolve(&mut state, seq, &time, event) {
+                    refold = Some((seq, e));
+                    return Ok(());
+                }
+                head = seq;
+                if seq % 65_536 == 0 {
+                    progress(seq, total);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some((seq, e)) = refold {
+        // The failed event may have changed part of the state: fold again without it.
+        let (folded, _) = fold_intact(engine, progress, seq - 1)?;
+        return Ok((folded, Some(format!("seq {seq}: {e}"))));
+    }
+    progress(head, total);
+    Ok((Folded { state, head }, problem))
+}
+
+/// Chunks of decoded records in flight between the decoding thread and the fold.
+const DECODED_CHUNKS: usize = 8;
+const RECORDS_PER_CHUNK: usize = 4096;
+
+/// A log record read and checked by `decode_log`, or why the intact log ends there.
+// Nearly every item is a record; boxing it would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+enum Decoded {
+    Record(u64, LogRecord),
+    Problem(String),
+    Failed(StoreError),
+}
+
+/// Reads the log from seq 1 up to `until` in chunks, checking density and each frame, and stops
+/// after the first problem or when the fold stops listening.
+fn decode_log(engine: &dyn Engine, until: u64, out: &flume::Sender<Vec<Decoded>>) {
     let start = keys::log(1);
     let end = keys::prefix_end(&[keys::LOG]);
-    let mut problem = None;
-    for entry in engine.range(&start, &end) {
+    let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
+    for (expected, entry) in (1u64..).zip(engine.range(&start, &end)) {
         if expected > until {
             break;
         }
-        let (key, bytes) = entry.map_err(|e| StoreError::storage("reading the log", e))?;
-        let Some(seq) = key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) else {
-            problem = Some(format!("damaged log key {}", keys::describe(&key)));
-            break;
+        let item = match entry {
+            Err(e) => Decoded::Failed(StoreError::storage("reading the log", e)),
+            Ok((key, bytes)) => match key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) {
+                None => Decoded::Problem(format!("damaged log key {}", keys::describe(&key))),
+                Some(seq) if seq != expected => {
+                    Decoded::Problem(format!("the log jumps from seq {} to seq {seq}", expected - 1))
+                }
+                Some(seq) => match unframe_log_record(seq, &bytes) {
+                    Ok(record) => Decoded::Record(seq, record),
+                    Err(e) => Decoded::Problem(e.to_string()),
+                },
+            },
         };
-        if seq != expected {
-            problem = Some(format!("the log jumps from seq {} to seq {seq}", expected - 1));
-            break;
-        }
-        let record = match unframe_log_record(seq, &bytes) {
-            Ok(record) => record,
-            Err(e) => {
-                problem = Some(e.to_string());
-                break;
+        let last = !matches!(item, Decoded::Record(..));
+        chunk.push(item);
+        if last || chunk.len() == RECORDS_PER_CHUNK {
+            if out.send(std::mem::take(&mut chunk)).is_err() || last {
+                return;
             }
-        };
-        let event = record.event.as_ref().expect("unframe checks the event");
-        let time = record.time.unwrap_or_default();
-        if let Err(e) = evolve(&mut state, seq, &time, event) {
-            // The failed event may have changed part of the state: fold again without it.
-            let (folded, _) = fold_intact(engine, progress, seq - 1)?;
-            return Ok((folded, Some(format!("seq {seq}: {e}"))));
+            chunk.reserve(RECORDS_PER_CHUNK);
         }
-        if seq % 65_536 == 0 {
-            progress(seq, total);
-        }
-        expected += 1;
     }
-    let head = expected - 1;
-    progress(head, total);
-    Ok((Folded { state, head }, problem))
+    let _ = out.send(chunk);
 }
 
 /// The head stamped in meta (0 for an empty store).
@@ -92,7 +140,7 @@ pub fn head_of(engine: &dyn Engine) -> StoreResult<u64> {
 }
 
 /// Every derived entry the folded log implies: views, indexes and the head.
-fn expected_entries(folded: &Folded) -> BTreeMap<Vec<u8>, Vec<u8>> {
+fn expected_entries(folded: &Folded) -> Entries {
     let mut expected = views::all(&folded.state);
     if folded.head > 0 {
         // The head is first written with the first group commit.
@@ -101,8 +149,20 @@ fn expected_entries(folded: &Folded) -> BTreeMap<Vec<u8>, Vec<u8>> {
     expected
 }
 
+type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The entries the fold implies and those stored, derived and read side by side.
+fn expected_and_stored(engine: &dyn Engine, folded: &Folded) -> StoreResult<(Entries, Entries)> {
+    std::thread::scope(|threads| {
+        let stored = threads.spawn(|| stored_entries(engine));
+        let expected = expected_entries(folded);
+        let stored = stored.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((expected, stored))
+    })
+}
+
 /// Every derived entry actually stored.
-pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
+pub fn stored_entries(engine: &dyn Engine) -> StoreResult<Entries> {
     let mut stored = BTreeMap::new();
     for prefix in keys::VIEW_PREFIXES {
         for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {
@@ -149,8 +209,7 @@ impl VerifyReport {
 /// Rebuilds every view from the log in memory and compares it with the stored views.
 pub fn verify(engine: &dyn Engine, progress: Progress) -> StoreResult<VerifyReport> {
     let folded = fold(engine, progress)?;
-    let expected = expected_entries(&folded);
-    let stored = stored_entries(engine)?;
+    let (expected, stored) = expected_and_stored(engine, &folded)?;
     let mut report = VerifyReport {
         events: folded.head,
         entries_checked: expected.len().max(stored.len()) as u64,
@@ -190,17 +249,24 @@ pub struct RebuildReport {
 
 /// Rewrites the stored views so they are exactly what the log implies, then syncs.
 pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildReport> {
+    let started = std::time::Instant::now();
     let folded = fold(engine, progress)?;
+    tracing::info!(
+        events = folded.head,
+        seconds = started.elapsed().as_secs_f64(),
+        "rebuild: log folded"
+    );
     let mut batch = WriteBatch::default();
     let report = rewrite_views(engine, &folded, &mut batch)?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rebuild: views compared");
     commit(engine, batch, "writing rebuilt views")?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rebuild: written");
     Ok(report)
 }
 
 /// Adds to `batch` what turns the stored views into those of `folded`.
 fn rewrite_views(engine: &dyn Engine, folded: &Folded, batch: &mut WriteBatch) -> StoreResult<RebuildReport> {
-    let expected = expected_entries(folded);
-    let stored = stored_entries(engine)?;
+    let (expected, stored) = expected_and_stored(engine, folded)?;
     let mut report = RebuildReport {
         events: folded.head,
         entries_written: 0,
