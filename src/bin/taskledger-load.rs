@@ -184,6 +184,10 @@ struct Footprint {
     server_pid: Option<u32>,
 }
 
+/// The allocator of the `taskledger` binary, so the in-process server measures as the real one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
