@@ -165,3 +165,51 @@ fn acknowledged_writes_survive_sigkill() {
         acknowledged.len()
     );
 }
+
+/// The log position covered by the newest recovery snapshot sled has written in `dir` (its file
+/// is `snap.<position in hex>`), or 0 when there is none.
+fn newest_snapshot(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_prefix("snap.")?, 16).ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A clean close leaves sled nothing to replay on the next open: the store is settled (sled
+/// writes its recovery snapshot only while opening), unless `settle_on_close` is off.
+#[test]
+fn a_clean_close_brings_sleds_recovery_snapshot_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = |settle_on_close: bool, cluster: &str| {
+        let options = taskledger::store::StoreOptions {
+            settle_on_close,
+            ..Default::default()
+        };
+        let store = Store::open_with(dir.path(), options).unwrap();
+        let opened = newest_snapshot(dir.path());
+        let caller = Caller::library(scope());
+        for n in 0..50 {
+            let request = CreateClusterRequest {
+                cluster_name: Some(format!("{cluster}-{n}")),
+                ..Default::default()
+            };
+            store.create_cluster(&caller, request).unwrap();
+        }
+        drop(store);
+        (opened, newest_snapshot(dir.path()))
+    };
+    let (opened, closed) = session(false, "unsettled");
+    assert_eq!(closed, opened, "without settling, closing writes no snapshot");
+    let (opened, closed) = session(true, "settled");
+    assert!(
+        closed > opened,
+        "closing settled the store: the snapshot moved from {opened:x} to {closed:x}"
+    );
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head_seq(), 100);
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+}
