@@ -11,7 +11,7 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor, Kind, MapKey,
     MessageDescriptor, ReflectMessage, Value as Proto,
 };
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 use crate::proto::FILE_DESCRIPTOR_SET;
 
@@ -81,9 +81,24 @@ pub struct Parsed<M> {
 ///
 /// If `M` is not a message of taskledger's descriptor set (a programming error).
 pub fn to_value<M: Message + Name>(message: &M, options: &WriteOptions) -> Value {
+    serde_json::from_slice(&to_vec(message, options)).expect("the writer writes valid JSON")
+}
+
+/// Renders `message` as ECS JSON text (UTF-8), written straight from the message: what the AWS
+/// endpoint answers with, and the cheapest way to JSON.
+///
+/// # Panics
+///
+/// As [`to_value`].
+pub fn to_vec<M: Message + Name>(message: &M, options: &WriteOptions) -> Vec<u8> {
     let dynamic = DynamicMessage::decode(descriptor_of::<M>(), message.encode_to_vec().as_slice())
         .expect("a message prost encoded decodes under its own descriptor");
-    Writer { options }.message(&dynamic)
+    let mut writer = Writer {
+        options,
+        out: Vec::with_capacity(message.encoded_len() * 2),
+    };
+    writer.message(&dynamic);
+    writer.out
 }
 
 /// Renders `message` as compact ECS JSON with default options.
@@ -92,7 +107,7 @@ pub fn to_value<M: Message + Name>(message: &M, options: &WriteOptions) -> Value
 ///
 /// As [`to_value`].
 pub fn to_string<M: Message + Name>(message: &M) -> String {
-    to_value(message, &WriteOptions::default()).to_string()
+    String::from_utf8(to_vec(message, &WriteOptions::default())).expect("JSON text is UTF-8")
 }
 
 /// The length in bytes of [`to_string`]`(message)`, which is what ECS's size limits measure
@@ -102,7 +117,7 @@ pub fn to_string<M: Message + Name>(message: &M) -> String {
 ///
 /// As [`to_value`].
 pub fn json_len<M: Message + Name>(message: &M) -> usize {
-    to_string(message).len()
+    to_vec(message, &WriteOptions::default()).len()
 }
 
 /// Reads a message from ECS JSON, ignoring unknown members.
@@ -194,80 +209,153 @@ fn spellings_of(enum_desc: &EnumDescriptor, ecs_value: &ExtensionDescriptor) -> 
     spellings
 }
 
+/// The fields of every message in the order their JSON members are written: by JSON name, as
+/// a `serde_json` object (a sorted map) would hold them, so `to_vec` and `to_value` agree.
+static MEMBER_ORDER: LazyLock<HashMap<String, Vec<FieldDescriptor>>> = LazyLock::new(|| {
+    POOL.all_messages()
+        .map(|desc| {
+            let mut fields: Vec<FieldDescriptor> = desc.fields().collect();
+            fields.sort_by(|a, b| a.json_name().cmp(b.json_name()));
+            (desc.full_name().to_owned(), fields)
+        })
+        .collect()
+});
+
+/// Writes JSON text straight from a `DynamicMessage`, with no intermediate `Value` tree.
 struct Writer<'a> {
     options: &'a WriteOptions,
+    out: Vec<u8>,
 }
 
 impl Writer<'_> {
-    fn message(&self, message: &DynamicMessage) -> Value {
+    fn message(&mut self, message: &DynamicMessage) {
         let desc = message.descriptor();
         if desc.full_name() == TIMESTAMP {
             return self.timestamp(message);
         }
-        let mut members = Map::new();
-        for field in desc.fields() {
-            let json = if message.has_field(&field) {
-                self.field(&field, &message.get_field(&field))
+        self.out.push(b'{');
+        let mut first = true;
+        for field in MEMBER_ORDER.get(desc.full_name()).into_iter().flatten() {
+            let value = if message.has_field(field) {
+                let value = message.get_field(field);
+                if !writable_field(field, &value) {
+                    continue;
+                }
+                Some(value)
             } else if field.is_list() && self.options.emit_empty_lists {
-                Some(Value::Array(Vec::new()))
-            } else {
                 None
+            } else {
+                continue;
             };
-            if let Some(json) = json {
-                members.insert(field.json_name().to_owned(), json);
+            if !std::mem::take(&mut first) {
+                self.out.push(b',');
+            }
+            self.put(field.json_name());
+            self.out.push(b':');
+            match value {
+                Some(value) => self.field(field, &value),
+                None => self.out.extend_from_slice(b"[]"),
             }
         }
-        Value::Object(members)
+        self.out.push(b'}');
     }
 
-    fn field(&self, field: &FieldDescriptor, value: &Proto) -> Option<Value> {
+    fn field(&mut self, field: &FieldDescriptor, value: &Proto) {
         let kind = field.kind();
         match value {
-            Proto::List(items) => Some(Value::Array(
-                items.iter().filter_map(|item| self.single(&kind, item)).collect(),
-            )),
+            Proto::List(items) => {
+                self.out.push(b'[');
+                let mut first = true;
+                for item in items.iter().filter(|item| writable(&kind, item)) {
+                    if !std::mem::take(&mut first) {
+                        self.out.push(b',');
+                    }
+                    self.single(&kind, item);
+                }
+                self.out.push(b']');
+            }
             Proto::Map(entries) => {
-                let value_kind = kind.as_message()?.map_entry_value_field().kind();
-                let mut sorted: Vec<(String, Value)> = entries
+                let value_kind = match kind.as_message() {
+                    Some(entry) => entry.map_entry_value_field().kind(),
+                    None => return self.out.extend_from_slice(b"{}"),
+                };
+                let mut sorted: Vec<(String, &Proto)> = entries
                     .iter()
-                    .filter_map(|(key, value)| Some((map_key_text(key), self.single(&value_kind, value)?)))
+                    .filter(|(_, value)| writable(&value_kind, value))
+                    .map(|(key, value)| (map_key_text(key), value))
                     .collect();
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
-                Some(Value::Object(sorted.into_iter().collect()))
+                self.out.push(b'{');
+                for (n, (key, value)) in sorted.into_iter().enumerate() {
+                    if n > 0 {
+                        self.out.push(b',');
+                    }
+                    self.put(&key);
+                    self.out.push(b':');
+                    self.single(&value_kind, value);
+                }
+                self.out.push(b'}');
             }
             single => self.single(&kind, single),
         }
     }
 
-    /// One value of `kind`; `None` for what JSON cannot carry (an enum number without a
-    /// spelling, a non-finite double).
-    fn single(&self, kind: &Kind, value: &Proto) -> Option<Value> {
+    /// One value of `kind`, which `writable` has let through.
+    fn single(&mut self, kind: &Kind, value: &Proto) {
         match value {
-            Proto::Bool(b) => Some(Value::Bool(*b)),
-            Proto::I32(n) => Some(Value::from(*n)),
-            Proto::I64(n) => Some(Value::from(*n)),
-            Proto::U32(n) => Some(Value::from(*n)),
-            Proto::U64(n) => Some(Value::from(*n)),
-            Proto::F32(x) => Number::from_f64(f64::from(*x)).map(Value::Number),
-            Proto::F64(x) => Number::from_f64(*x).map(Value::Number),
-            Proto::String(s) => Some(Value::String(s.clone())),
-            Proto::Bytes(bytes) => Some(Value::String(base64_encode(bytes))),
-            Proto::EnumNumber(number) => {
-                let spelling = ENUMS.get(kind.as_enum()?.full_name())?.by_number.get(number)?;
-                Some(Value::String(spelling.clone()))
-            }
-            Proto::Message(message) => Some(self.message(message)),
-            Proto::List(_) | Proto::Map(_) => None,
+            Proto::Bool(b) => self.put(b),
+            Proto::I32(n) => self.put(n),
+            Proto::I64(n) => self.put(n),
+            Proto::U32(n) => self.put(n),
+            Proto::U64(n) => self.put(n),
+            Proto::F32(x) => self.put(&f64::from(*x)),
+            Proto::F64(x) => self.put(x),
+            Proto::String(s) => self.put(s),
+            Proto::Bytes(bytes) => self.put(&base64_encode(bytes)),
+            Proto::EnumNumber(number) => match spelling(kind, *number) {
+                Some(spelling) => self.put(spelling),
+                None => self.out.extend_from_slice(b"null"),
+            },
+            Proto::Message(message) => self.message(message),
+            Proto::List(_) | Proto::Map(_) => self.out.extend_from_slice(b"null"),
         }
     }
 
-    fn timestamp(&self, message: &DynamicMessage) -> Value {
+    fn timestamp(&mut self, message: &DynamicMessage) {
         let mut time = message.transcode_to::<prost_types::Timestamp>().unwrap_or_default();
         time.normalize();
         match self.options.time_style {
-            TimeStyle::EpochSeconds => epoch_seconds_number(time.seconds, time.nanos),
-            TimeStyle::Iso8601Millis => Value::String(iso8601_millis(time.seconds, time.nanos)),
+            TimeStyle::EpochSeconds => self.put(&epoch_seconds_number(time.seconds, time.nanos)),
+            TimeStyle::Iso8601Millis => self.put(&iso8601_millis(time.seconds, time.nanos)),
         }
+    }
+
+    /// A scalar or string as serde_json writes it (its number formatting and string escaping).
+    fn put(&mut self, value: &(impl serde::Serialize + ?Sized)) {
+        serde_json::to_writer(&mut self.out, value).expect("numbers, strings and booleans always serialize");
+    }
+}
+
+fn spelling(kind: &Kind, number: i32) -> Option<&'static String> {
+    ENUMS.get(kind.as_enum()?.full_name())?.by_number.get(&number)
+}
+
+/// Whether JSON can carry a value of `kind`: not an enum number without a spelling, nor a
+/// non-finite double. Such values are left out, as a member or as a list item.
+fn writable(kind: &Kind, value: &Proto) -> bool {
+    match value {
+        Proto::F32(x) => x.is_finite(),
+        Proto::F64(x) => x.is_finite(),
+        Proto::EnumNumber(number) => spelling(kind, *number).is_some(),
+        Proto::List(_) | Proto::Map(_) => false,
+        _ => true,
+    }
+}
+
+fn writable_field(field: &FieldDescriptor, value: &Proto) -> bool {
+    match value {
+        Proto::List(_) | Proto::Map(_) => true,
+        single => writable(&field.kind(), single),
     }
 }
 
@@ -863,6 +951,29 @@ mod tests {
         let err = from_value::<v1::RegisterTaskDefinitionRequest>(&json!({"networkMode": "NETWORK_MODE_UNSPECIFIED"}))
             .expect_err("proto names are not ECS spellings");
         assert_eq!(err.path, "networkMode");
+    }
+
+    #[test]
+    fn unspellable_enum_items_are_left_out_of_lists_and_members_are_sorted() {
+        let request = v1::RegisterTaskDefinitionRequest {
+            family: Some("web".into()),
+            requires_compatibilities: vec![
+                v1::Compatibility::Fargate as i32,
+                v1::Compatibility::Unspecified as i32,
+                v1::Compatibility::Ec2 as i32,
+            ],
+            network_mode: Some(v1::NetworkMode::Unspecified as i32),
+            cpu: Some("256".into()),
+            ..Default::default()
+        };
+        let text = String::from_utf8(to_vec(&request, &WriteOptions::default())).unwrap();
+        assert_eq!(
+            text,
+            r#"{"cpu":"256","family":"web","requiresCompatibilities":["FARGATE","EC2"]}"#
+        );
+        // The text is what a sorted serde_json map of the same members prints.
+        assert_eq!(text, to_value(&request, &WriteOptions::default()).to_string());
+        assert_eq!(json_len(&request), text.len());
     }
 
     #[test]

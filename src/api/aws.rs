@@ -107,7 +107,7 @@ impl From<StoreError> for AwsError {
     }
 }
 
-fn respond(request_id: &str, result: Result<Value, AwsError>) -> Response {
+fn respond(request_id: &str, result: Result<Vec<u8>, AwsError>) -> Response {
     let (status, body, error_type) = match result {
         Ok(body) => (StatusCode::OK, body, None),
         Err(e) => {
@@ -115,10 +115,10 @@ fn respond(request_id: &str, result: Result<Value, AwsError>) -> Response {
             if !e.resource_ids.is_empty() {
                 body["resourceIds"] = json!(e.resource_ids);
             }
-            (e.status, body, Some(e.kind))
+            (e.status, body.to_string().into_bytes(), Some(e.kind))
         }
     };
-    let mut response = (status, body.to_string()).into_response();
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
     if let Ok(value) = HeaderValue::from_str(request_id) {
@@ -248,9 +248,9 @@ fn decode<M: prost::Message + prost::Name + Default>(document: &Value) -> Result
     ecs_json::from_value(document).map_err(|e| AwsError::serialization(e.to_string()))
 }
 
-fn encode<M: prost::Message + prost::Name>(message: &M) -> Value {
+fn encode<M: prost::Message + prost::Name>(message: &M) -> Vec<u8> {
     // ECS answers with empty lists rather than leaving them out (`"failures": []`).
-    ecs_json::to_value(
+    ecs_json::to_vec(
         message,
         &WriteOptions {
             emit_empty_lists: true,
@@ -262,7 +262,7 @@ fn encode<M: prost::Message + prost::Name>(message: &M) -> Value {
 macro_rules! dispatch_table {
     ($($operation:literal => $method:ident;)*) => {
         /// Decodes, runs and encodes one operation.
-        async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Value, AwsError> {
+        async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Vec<u8>, AwsError> {
             match operation {
                 $($operation => Ok(encode(&operations.$method(caller, decode(document)?).await?)),)*
                 other => Err(AwsError::new(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::ecs_json::{to_value, TimeStyle, WriteOptions};
+use crate::ecs_json::{to_vec, TimeStyle, WriteOptions};
 use crate::proto::export::{export_entry::Kind, ExportEntry, Header, Record, Trailer};
 use crate::proto::log::LogRecord;
 use crate::store::codec::{frame_log_record, LOG_FORMAT_VERSION};
@@ -109,14 +109,14 @@ pub fn export(
                     )?;
                 }
                 Format::Ndjson => {
-                    let line = to_value(
+                    let line = to_vec(
                         &record,
                         &WriteOptions {
                             time_style: TimeStyle::Iso8601Millis,
                             emit_empty_lists: false,
                         },
                     );
-                    serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
+                    out.write_all(&line)?;
                     out.write_all(b"\n")?;
                 }
             }
