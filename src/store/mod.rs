@@ -177,12 +177,8 @@ impl Store {
         let path = dir.as_ref().to_path_buf();
         let engine: Arc<dyn Engine> =
             Arc::new(SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the store", e))?);
-        let settle = options.settle_on_close;
-        let mut store = Store::open_engine(engine, path, options)?;
-        if let Some(inner) = Arc::get_mut(&mut store.inner) {
-            inner.settle_on_close = settle;
-        }
-        Ok(store)
+        let settle_on_close = options.settle_on_close;
+        Store::start(engine, path, options, settle_on_close)
     }
 
     /// Repairs the store in `dir` that will not open because the end of its log is damaged (a torn
@@ -199,8 +195,18 @@ impl Store {
         Ok(report)
     }
 
-    /// Opens a store on any engine (the path is only used in messages).
+    /// Opens a store on any engine (the path is only used in messages; nothing is settled on
+    /// close, whatever `options.settle_on_close` says).
     pub fn open_engine(engine: Arc<dyn Engine>, path: PathBuf, options: StoreOptions) -> StoreResult<Store> {
+        Store::start(engine, path, options, false)
+    }
+
+    fn start(
+        engine: Arc<dyn Engine>,
+        path: PathBuf,
+        options: StoreOptions,
+        settle_on_close: bool,
+    ) -> StoreResult<Store> {
         migrate::prepare(&*engine, &path)?;
         let (head, last_time) = recover(&*engine)?;
         let shared = Arc::new(Shared::new(head));
@@ -228,7 +234,7 @@ impl Store {
                 queue: Some(sender),
                 writer: Some(writer),
                 path,
-                settle_on_close: false,
+                settle_on_close,
             }),
         })
     }
