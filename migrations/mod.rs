@@ -1,10 +1,13 @@
 //! Schema migrations, one step per schema version, applied in order by `store::migrate` when a
 //! store is opened. Each step turns a store of version `to - 1` into version `to`; the runner
 //! writes the step's batch together with the new version stamp and syncs, so a crash leaves the
-//! store at the old or the new version, never between.
+//! store at the old or the new version, never between. A step too big for one batch may apply
+//! chunks of its own before it returns, provided running it again over its own partial work
+//! gives the same result (the stamp still comes last).
 //! Does not run anything itself.
 
 mod v0001_initial;
+mod v0002_compact_task_records;
 
 use crate::store::engine::{Engine, EngineResult, WriteBatch};
 
@@ -19,4 +22,4 @@ pub struct Step {
 }
 
 /// Every step, in order; the last one's `to` is the schema version this binary writes.
-pub const STEPS: &[Step] = &[v0001_initial::STEP];
+pub const STEPS: &[Step] = &[v0001_initial::STEP, v0002_compact_task_records::STEP];

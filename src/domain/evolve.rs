@@ -130,6 +130,7 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
                     task: Some(task.clone()),
                     reservation: created.reservation.clone(),
                     history: vec![seq],
+                    derived_arns: 0,
                 },
             );
         }

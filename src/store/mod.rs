@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod codec;
+mod compact;
 pub mod engine;
 pub mod error;
 pub mod keys;

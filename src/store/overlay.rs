@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use super::codec::encode_view;
 use super::engine::WriteBatch;
 use super::reader::SledState;
 use super::views::View;
@@ -232,7 +231,7 @@ where
             batch.put(key.clone(), Vec::new());
         }
         match slot.current.as_deref() {
-            Some(record) => batch.put(T::key(&id), encode_view(record)),
+            Some(record) => batch.put(T::key(&id), record.encode_stored()),
             None => batch.delete(T::key(&id)),
         }
     }

@@ -3,11 +3,10 @@
 //! the log itself (by seq, and per task through the history its record keeps).
 //! Does not write.
 
-use prost::Message;
-
 use super::codec::{decode_view, unframe_log_record};
 use super::engine::Engine;
 use super::keys;
+use super::views::View;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::Scope;
 use crate::domain::state::{task_is_stopped, StateIndex, StateView, TaskListing};
@@ -27,9 +26,9 @@ fn fault(e: impl std::fmt::Display) -> DomainError {
 }
 
 impl SledState<'_> {
-    fn record<M: Message + Default>(&self, key: &[u8]) -> DomainResult<Option<M>> {
+    fn record<M: View + Default>(&self, key: &[u8]) -> DomainResult<Option<M>> {
         match self.engine.get(key).map_err(fault)? {
-            Some(bytes) => decode_view(key, &bytes).map(Some).map_err(fault),
+            Some(bytes) => M::decode_stored(key, &bytes).map(Some).map_err(fault),
             None => Ok(None),
         }
     }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
-use super::codec::encode_view;
+use super::codec::{decode_view, encode_view};
+use super::compact;
 use super::keys;
 use crate::domain::ids::Scope;
 use crate::domain::MemoryState;
@@ -25,6 +26,17 @@ pub trait View: Message + Sized {
     fn index_keys(&self, _id: &Self::Id) -> Vec<Vec<u8>> {
         Vec::new()
     }
+    /// The bytes stored for the record.
+    fn encode_stored(&self) -> Vec<u8> {
+        encode_view(self)
+    }
+    /// The record from the bytes stored under `key`; an error means the views are damaged.
+    fn decode_stored(key: &[u8], bytes: &[u8]) -> Result<Self, String>
+    where
+        Self: Default,
+    {
+        decode_view(key, bytes)
+    }
 }
 
 impl View for TaskRecord {
@@ -34,6 +46,12 @@ impl View for TaskRecord {
     }
     fn index_keys(&self, id: &String) -> Vec<Vec<u8>> {
         keys::task_index_keys(id, self)
+    }
+    fn encode_stored(&self) -> Vec<u8> {
+        compact::encode(self)
+    }
+    fn decode_stored(key: &[u8], bytes: &[u8]) -> Result<Self, String> {
+        compact::decode(bytes).map_err(|e| format!("view record {} is undecodable: {e}", keys::describe(key)))
     }
 }
 
@@ -81,7 +99,7 @@ impl View for ClientTokenRecord {
 /// Every entry a record occupies.
 pub fn entries<V: View>(id: &V::Id, record: &V) -> impl Iterator<Item = Entry> {
     let indexes = record.index_keys(id);
-    std::iter::once((V::key(id), encode_view(record))).chain(indexes.into_iter().map(|k| (k, Vec::new())))
+    std::iter::once((V::key(id), record.encode_stored())).chain(indexes.into_iter().map(|k| (k, Vec::new())))
 }
 
 /// Every view entry of a whole state.

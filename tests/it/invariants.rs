@@ -499,3 +499,34 @@ fn a_torn_last_record_is_detected_on_open_and_named() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     assert!(err.to_string().contains(&format!("log record {head}")), "{err}");
 }
+
+#[test]
+fn a_version_1_store_gets_its_task_records_compacted_on_open() {
+    use prost::Message;
+    use taskledger::proto::state::TaskRecord;
+    use taskledger::store::keys;
+    use taskledger::store::views::View;
+    let f = fixture();
+    varied_workload(&f);
+    let views = f.store.view_entries().unwrap();
+    let Fixture { store, clock, dir, .. } = f;
+    drop(store);
+    {
+        // Write the task records back the way schema version 1 stored them: whole.
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let mut batch = WriteBatch::default();
+        for entry in engine.range(&[keys::TASK], &keys::prefix_end(&[keys::TASK])) {
+            let (key, bytes) = entry.unwrap();
+            let whole = TaskRecord::decode_stored(&key, &bytes).unwrap().encode_to_vec();
+            assert!(whole.len() > bytes.len() + 200, "{} vs {}", whole.len(), bytes.len());
+            batch.put(key, whole);
+        }
+        assert!(batch.len() >= 4);
+        batch.put(keys::META_SCHEMA_VERSION.to_vec(), 1u32.to_be_bytes().to_vec());
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+    }
+    let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+    assert_eq!(store.view_entries().unwrap(), views);
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+}
