@@ -8,6 +8,7 @@
 
 mod v0001_initial;
 mod v0002_compact_task_records;
+mod v0003_log_chunks;
 
 use crate::store::engine::{Engine, EngineResult, WriteBatch};
 
@@ -22,4 +23,8 @@ pub struct Step {
 }
 
 /// Every step, in order; the last one's `to` is the schema version this binary writes.
-pub const STEPS: &[Step] = &[v0001_initial::STEP, v0002_compact_task_records::STEP];
+pub const STEPS: &[Step] = &[
+    v0001_initial::STEP,
+    v0002_compact_task_records::STEP,
+    v0003_log_chunks::STEP,
+];

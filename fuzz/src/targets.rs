@@ -21,7 +21,7 @@ use taskledger::proto::export::{export_entry, ExportEntry, Header, Record, Trail
 use taskledger::proto::log::LogRecord;
 use taskledger::proto::v1::ecs_server::Ecs;
 use taskledger::proto::v1::*;
-use taskledger::store::codec::{frame_log_record, unframe_log_record};
+use taskledger::store::codec::{frame_log_record, log_frames, unframe_log_record, LogChunk};
 use taskledger::store::{Caller, ManualClock, Store, StoreError, StoreOptions};
 
 /// How far an input got, for a harness's summary.
@@ -35,28 +35,33 @@ pub enum Reached {
     Accepted,
 }
 
-/// (a) Log record decoding: the first 8 bytes are the seq the record is stored under, the rest
-/// the stored bytes. Decoding never panics; what decodes re-frames to the same record; what is
-/// refused names the seq.
+/// (a) Log value decoding: the first 8 bytes are the seq the value is stored under, the rest the
+/// stored bytes (one frame, or a chunk of frames). Decoding never panics; what decodes re-frames
+/// to the same record; what is refused names its seq.
 pub fn log_record(data: &[u8]) -> Reached {
     if data.len() < 8 {
         return Reached::Undecodable;
     }
-    let seq = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
-    match unframe_log_record(seq, &data[8..]) {
-        Ok(record) => {
-            assert_eq!(record.seq, seq);
-            let again = unframe_log_record(seq, &frame_log_record(&record)).expect("a framed record reads back");
-            assert_eq!(again, record);
-            Reached::Accepted
-        }
-        Err(refused) => {
-            assert_eq!(refused.seq, seq);
-            assert!(!refused.problem.is_empty());
-            assert!(refused.to_string().contains(&format!("log record {seq}")));
-            Reached::Refused
-        }
+    let first = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
+    let mut reached = Reached::Undecodable;
+    for frame in log_frames(first, &data[8..]) {
+        reached = match frame.and_then(|(seq, frame)| unframe_log_record(seq, frame)) {
+            Ok(record) => {
+                assert!(record.seq >= first);
+                let again =
+                    unframe_log_record(record.seq, &frame_log_record(&record)).expect("a framed record reads back");
+                assert_eq!(again, record);
+                Reached::Accepted
+            }
+            Err(refused) => {
+                assert!(refused.seq >= first);
+                assert!(!refused.problem.is_empty());
+                assert!(refused.to_string().contains(&format!("log record {}", refused.seq)));
+                return Reached::Refused;
+            }
+        };
     }
+    reached
 }
 
 /// (b) Export-file check and import: `check` never panics; a file it accepts from seq 1 imports
@@ -523,14 +528,23 @@ pub const TARGETS: [&str; 5] = ["log_record", "export_file", "export_events", "a
 pub fn seeds(world: &World, target: &str) -> Vec<Vec<u8>> {
     let log = world.store.read_log(1, usize::MAX).expect("the world's log reads");
     match target {
-        "log_record" => log
-            .iter()
-            .map(|record| {
-                let mut input = record.seq.to_le_bytes().to_vec();
-                input.extend(frame_log_record(record));
-                input
-            })
-            .collect(),
+        "log_record" => {
+            let mut inputs: Vec<Vec<u8>> = log
+                .iter()
+                .map(|record| {
+                    let mut input = record.seq.to_le_bytes().to_vec();
+                    input.extend(frame_log_record(record));
+                    input
+                })
+                .collect();
+            // A chunk of the first three records, as a group commit stores them.
+            let mut chunk = LogChunk::default();
+            log.iter().take(3).for_each(|record| chunk.push(record));
+            let mut input = log[0].seq.to_le_bytes().to_vec();
+            input.extend(chunk.finish());
+            inputs.push(input);
+            inputs
+        }
         "export_file" => vec![export_file_of(&log), export_file_of(&log[..2]), export_file_of(&[])],
         "export_events" => vec![
             log.iter().flat_map(|r| r.encode_length_delimited_to_vec()).collect(),

@@ -1,6 +1,7 @@
 //! Encoding of what the store writes: log records framed with a format version and a CRC32C
-//! (the long-lived format, see proto/taskledger/log/v1/log.proto), and view records (prost,
-//! derived data that can always be rebuilt).
+//! (the long-lived format, see proto/taskledger/log/v1/log.proto), the log values that hold one
+//! frame or a chunk of consecutive frames, and view records (prost, derived data that can always
+//! be rebuilt).
 //! Does not decide key layout (see `keys`).
 
 use prost::Message;
@@ -63,6 +64,106 @@ pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRe
     Ok(record)
 }
 
+/// First byte of a log value holding a chunk of consecutive frames:
+/// `[LOG_CHUNK]` then, per record, `[frame length, u32 little endian][frame]`. A value starting
+/// with `LOG_FORMAT_VERSION` is one frame. Readers before schema version 3 refuse a chunk as an
+/// unknown format version rather than misread it.
+pub const LOG_CHUNK: u8 = 0x80;
+/// The writer closes a chunk once it holds this many bytes, far below the value size at which
+/// sled moves a value to a blob file of its own.
+pub const LOG_CHUNK_BYTES: usize = 32 * 1024;
+
+/// Builds the log value for consecutive records of one group commit, framing each in place.
+pub struct LogChunk {
+    bytes: Vec<u8>,
+    records: usize,
+}
+
+impl Default for LogChunk {
+    fn default() -> Self {
+        let mut bytes = Vec::with_capacity(4096);
+        bytes.push(LOG_CHUNK);
+        LogChunk { bytes, records: 0 }
+    }
+}
+
+impl LogChunk {
+    pub fn push(&mut self, record: &LogRecord) {
+        let payload_len = record.encoded_len();
+        let at = self.bytes.len();
+        self.bytes.reserve(4 + FRAME_HEADER + payload_len);
+        self.bytes
+            .extend_from_slice(&((FRAME_HEADER + payload_len) as u32).to_le_bytes());
+        self.bytes.push(LOG_FORMAT_VERSION);
+        self.bytes.extend_from_slice(&[0; 4]);
+        record.encode(&mut self.bytes).expect("a Vec grows as needed");
+        let crc = crc32c::crc32c(&self.bytes[at + 4 + FRAME_HEADER..]);
+        self.bytes[at + 5..at + 4 + FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
+        self.records += 1;
+    }
+
+    /// Adds a frame as it was read (repair keeps the intact start of a damaged chunk).
+    pub fn push_frame(&mut self, frame: &[u8]) {
+        self.bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(frame);
+        self.records += 1;
+    }
+
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The value to store; a single record is stored as its bare frame.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.records == 1 {
+            self.bytes.drain(..5);
+        }
+        self.bytes
+    }
+}
+
+/// The frames of a log value stored under `first`, each with its seq (`first`, `first + 1`, …),
+/// in order; where the chunk's layout is damaged, the frames before the damage and then the
+/// problem. Checks the layout only; each frame is checked by `unframe_log_record`.
+pub fn log_frames(first: u64, value: &[u8]) -> Vec<Result<(u64, &[u8]), CorruptRecord>> {
+    if value.first() != Some(&LOG_CHUNK) {
+        return vec![Ok((first, value))];
+    }
+    let mut frames = Vec::new();
+    let mut rest = &value[1..];
+    loop {
+        let seq = first.saturating_add(frames.len() as u64);
+        let damaged = |problem: &str| {
+            Err(CorruptRecord {
+                seq,
+                problem: format!("the chunk stored under seq {first} {problem}"),
+            })
+        };
+        let Some((length, tail)) = rest.split_first_chunk::<4>() else {
+            if rest.is_empty() && !frames.is_empty() {
+                return frames;
+            }
+            frames.push(damaged(if rest.is_empty() {
+                "is empty"
+            } else {
+                "ends inside a frame length"
+            }));
+            return frames;
+        };
+        let length = u32::from_le_bytes(*length) as usize;
+        if length > tail.len() {
+            frames.push(damaged("ends inside a frame"));
+            return frames;
+        }
+        frames.push(Ok((seq, &tail[..length])));
+        rest = &tail[length..];
+    }
+}
+
 /// Encodes a view record.
 pub fn encode_view<M: Message>(record: &M) -> Vec<u8> {
     record.encode_to_vec()
@@ -107,6 +208,55 @@ mod tests {
                 unframe_log_record(7, &damaged).is_err(),
                 "flip at byte {i} went unnoticed"
             );
+        }
+    }
+
+    #[test]
+    fn a_chunk_holds_consecutive_records_and_one_record_is_a_bare_frame() {
+        let mut one = LogChunk::default();
+        one.push(&record(7));
+        assert_eq!(one.finish(), frame_log_record(&record(7)));
+        let mut chunk = LogChunk::default();
+        chunk.push(&record(7));
+        chunk.push(&record(8));
+        chunk.push(&record(9));
+        let value = chunk.finish();
+        let frames = log_frames(7, &value);
+        assert_eq!(frames.len(), 3);
+        for frame in frames {
+            let (seq, frame) = frame.unwrap();
+            assert_eq!(unframe_log_record(seq, frame).unwrap(), record(seq));
+        }
+        assert_eq!(log_frames(7, &frame_log_record(&record(7))).len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_refused_or_its_frames_are() {
+        let mut chunk = LogChunk::default();
+        (7..10).for_each(|seq| chunk.push(&record(seq)));
+        let value = chunk.finish();
+        let cut = log_frames(7, &value[..value.len() - 1]);
+        assert_eq!(cut.len(), 3, "two intact frames, then the problem");
+        assert!(cut[..2].iter().all(Result::is_ok));
+        let problem = cut[2].clone().unwrap_err();
+        assert_eq!(problem.seq, 9);
+        assert!(problem.problem.contains("ends inside a frame"), "{problem}");
+        assert!(log_frames(7, &value[..3])[0].is_err());
+        assert!(log_frames(7, &[LOG_CHUNK])[0]
+            .clone()
+            .unwrap_err()
+            .problem
+            .contains("empty"));
+        for i in 1..value.len() {
+            let mut damaged = value.clone();
+            damaged[i] ^= 0x40;
+            let frames = log_frames(7, &damaged);
+            let intact = frames.len() == 3
+                && frames.iter().all(|f| {
+                    f.clone()
+                        .is_ok_and(|(seq, frame)| unframe_log_record(seq, frame).is_ok())
+                });
+            assert!(!intact, "flip at byte {i} went unnoticed");
         }
     }
 

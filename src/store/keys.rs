@@ -10,7 +10,8 @@ use crate::domain::state::{task_family, task_instance_id, TaskIndex, TaskListing
 use crate::proto::state::{ContainerInstanceRecord, TaskDefinitionRecord, TaskRecord};
 use crate::proto::v1::TaskDefinitionStatus;
 
-/// `L` + seq → framed log record (the truth).
+/// `L` + seq → the framed log record of that seq, or a chunk of consecutive framed records
+/// starting at that seq (see `codec`): the truth.
 pub const LOG: u8 = b'L';
 /// `M` + name → store metadata.
 pub const META: u8 = b'M';
@@ -91,6 +92,14 @@ fn status_byte(status: TaskDefinitionStatus) -> u8 {
 
 pub fn log(seq: u64) -> Vec<u8> {
     key(LOG, &[&seq.to_be_bytes()])
+}
+
+/// The seq of a log key, `None` if the key is damaged.
+pub fn log_seq(key: &[u8]) -> Option<u64> {
+    match key {
+        [LOG, seq @ ..] => seq.try_into().ok().map(u64::from_be_bytes),
+        _ => None,
+    }
 }
 
 pub fn task(id: &str) -> Vec<u8> {

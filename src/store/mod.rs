@@ -435,17 +435,16 @@ fn recover(engine: &dyn Engine) -> StoreResult<(u64, Timestamp)> {
             "meta says the log ends at seq {head}, but the log is empty"
         ))),
         Some((key, bytes)) => {
-            let seq = key
-                .get(1..9)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let first = keys::log_seq(&key).unwrap_or(0);
+            let frames = codec::log_frames(first, &bytes);
+            let last = frames.last().expect("a log value holds at least one frame").clone();
+            let (seq, frame) = last.map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if seq != head {
                 return Err(StoreError::Corrupt(format!(
                     "the log ends at seq {seq}, but meta says {head}"
                 )));
             }
-            let record = codec::unframe_log_record(seq, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let record = codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok((head, record.time.unwrap_or_default()))
         }
     }

@@ -3,8 +3,8 @@
 //! the log itself (by seq, and per task through the history its record keeps).
 //! Does not write.
 
-use super::codec::{decode_view, unframe_log_record};
-use super::engine::Engine;
+use super::codec::{decode_view, log_frames, unframe_log_record};
+use super::engine::{Engine, EngineError, EngineResult};
 use super::keys;
 use super::views::View;
 use crate::domain::error::{DomainError, DomainResult};
@@ -15,6 +15,25 @@ use crate::proto::state::{
     ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
 };
 use crate::proto::v1::TaskDefinitionStatus;
+
+/// The log value holding `seq`, with the seq it is stored under: the value under the greatest
+/// log key not above `seq` (a chunk holds the seqs from its key on). It may end before `seq`.
+pub fn log_value_holding(engine: &dyn Engine, seq: u64) -> EngineResult<Option<(u64, Vec<u8>)>> {
+    if let Some(value) = engine.get(&keys::log(seq))? {
+        return Ok(Some((seq, value)));
+    }
+    let end = keys::log(seq);
+    match engine.range_rev(&keys::log(0), &end).next() {
+        None => Ok(None),
+        Some(entry) => {
+            let (key, value) = entry?;
+            match keys::log_seq(&key) {
+                Some(first) => Ok(Some((first, value))),
+                None => Err(EngineError(format!("damaged log key {}", keys::describe(&key)))),
+            }
+        }
+    }
+}
 
 /// The committed views, read through an engine.
 pub struct SledState<'a> {
@@ -59,21 +78,42 @@ impl SledState<'_> {
 
     /// The log record at `seq`, if written.
     pub fn log_record(&self, seq: u64) -> DomainResult<Option<LogRecord>> {
-        match self.engine.get(&keys::log(seq)).map_err(fault)? {
-            Some(bytes) => unframe_log_record(seq, &bytes).map(Some).map_err(fault),
-            None => Ok(None),
+        let Some((first, value)) = log_value_holding(self.engine, seq).map_err(fault)? else {
+            return Ok(None);
+        };
+        for frame in log_frames(first, &value) {
+            let (at, frame) = frame.map_err(fault)?;
+            if at == seq {
+                return unframe_log_record(seq, frame).map(Some).map_err(fault);
+            }
         }
+        Ok(None)
     }
 
     /// Up to `limit` log records from `from` (inclusive), in seq order.
     pub fn log_range(&self, from: u64, limit: usize) -> DomainResult<Vec<LogRecord>> {
-        let start = keys::log(from);
-        let end = keys::prefix_end(&[keys::LOG]);
         let mut out = Vec::new();
-        for entry in self.engine.range(&start, &end).take(limit) {
-            let (key, bytes) = entry.map_err(fault)?;
-            let seq = u64::from_be_bytes(key[1..].try_into().map_err(|_| fault("damaged log key"))?);
-            out.push(unframe_log_record(seq, &bytes).map_err(fault)?);
+        if limit == 0 {
+            return Ok(out);
+        }
+        let start = match log_value_holding(self.engine, from).map_err(fault)? {
+            Some((first, _)) => first,
+            None => from,
+        };
+        let end = keys::prefix_end(&[keys::LOG]);
+        for entry in self.engine.range(&keys::log(start), &end) {
+            let (key, value) = entry.map_err(fault)?;
+            let first =
+                keys::log_seq(&key).ok_or_else(|| fault(format!("damaged log key {}", keys::describe(&key))))?;
+            for frame in log_frames(first, &value) {
+                let (seq, frame) = frame.map_err(fault)?;
+                if seq >= from {
+                    out.push(unframe_log_record(seq, frame).map_err(fault)?);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
         }
         Ok(out)
     }

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::codec::unframe_log_record;
+use super::codec::{log_frames, unframe_log_record, LogChunk};
 use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
 use super::keys;
+use super::reader::log_value_holding;
 use super::views;
 use crate::domain::{evolve, MemoryState};
 use crate::proto::log::LogRecord;
@@ -96,30 +97,56 @@ fn decode_log(engine: &dyn Engine, until: u64, out: &flume::Sender<Vec<Decoded>>
     let start = keys::log(1);
     let end = keys::prefix_end(&[keys::LOG]);
     let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
-    for (expected, entry) in (1u64..).zip(engine.range(&start, &end)) {
-        if expected > until {
-            break;
-        }
-        let item = match entry {
-            Err(e) => Decoded::Failed(StoreError::storage("reading the log", e)),
-            Ok((key, bytes)) => match key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) {
-                None => Decoded::Problem(format!("damaged log key {}", keys::describe(&key))),
-                Some(seq) if seq != expected => {
-                    Decoded::Problem(format!("the log jumps from seq {} to seq {seq}", expected - 1))
-                }
-                Some(seq) => match unframe_log_record(seq, &bytes) {
-                    Ok(record) => Decoded::Record(seq, record),
-                    Err(e) => Decoded::Problem(e.to_string()),
-                },
-            },
-        };
+    let mut expected = 1u64;
+    // Sends what is decoded so far; false once the fold stops listening or after a problem.
+    let send = |item: Decoded, chunk: &mut Vec<Decoded>| {
         let last = !matches!(item, Decoded::Record(..));
         chunk.push(item);
         if last || chunk.len() == RECORDS_PER_CHUNK {
-            if out.send(std::mem::take(&mut chunk)).is_err() || last {
-                return;
+            if out.send(std::mem::take(chunk)).is_err() || last {
+                return false;
             }
             chunk.reserve(RECORDS_PER_CHUNK);
+        }
+        true
+    };
+    for entry in engine.range(&start, &end) {
+        if expected > until {
+            break;
+        }
+        let (key, value) = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                send(Decoded::Failed(StoreError::storage("reading the log", e)), &mut chunk);
+                return;
+            }
+        };
+        let first = match keys::log_seq(&key) {
+            None => Err(format!("damaged log key {}", keys::describe(&key))),
+            Some(first) if first != expected => Err(format!("the log jumps from seq {} to seq {first}", expected - 1)),
+            Some(first) => Ok(first),
+        };
+        let first = match first {
+            Ok(first) => first,
+            Err(problem) => {
+                send(Decoded::Problem(problem), &mut chunk);
+                return;
+            }
+        };
+        for frame in log_frames(first, &value) {
+            let item = match frame.and_then(|(seq, frame)| unframe_log_record(seq, frame).map(|r| (seq, r))) {
+                Ok((seq, _)) if seq > until => break,
+                Ok((seq, record)) => Decoded::Record(seq, record),
+                Err(e) => Decoded::Problem(e.to_string()),
+            };
+            let seq = match &item {
+                Decoded::Record(seq, _) => *seq,
+                _ => expected,
+            };
+            if !send(item, &mut chunk) {
+                return;
+            }
+            expected = seq + 1;
         }
     }
     let _ = out.send(chunk);
@@ -325,6 +352,31 @@ pub fn repair(engine: &dyn Engine, progress: Progress, dry_run: bool) -> StoreRe
     let (folded, problem) = fold_intact(engine, progress, u64::MAX)?;
     let mut batch = WriteBatch::default();
     let mut removed = Vec::new();
+    // A chunk holding the last intact record may hold damaged ones after it: keep its start.
+    if let Some((first, value)) = log_value_holding(engine, folded.head.max(1))
+        .map_err(|e| StoreError::storage("reading the log", e))?
+        .filter(|_| folded.head > 0)
+    {
+        let frames = log_frames(first, &value);
+        if frames
+            .iter()
+            .any(|f| f.as_ref().map_or(true, |(seq, _)| *seq > folded.head))
+        {
+            let mut kept = LogChunk::default();
+            for (_, frame) in frames.iter().flatten().filter(|(seq, _)| *seq <= folded.head) {
+                kept.push_frame(frame);
+            }
+            removed.push(format!(
+                "seqs {}.. of the chunk under {}",
+                folded.head + 1,
+                keys::describe(&keys::log(first))
+            ));
+            match kept.records() {
+                0 => batch.delete(keys::log(first)),
+                _ => batch.put(keys::log(first), kept.finish()),
+            }
+        }
+    }
     for entry in engine.range(&keys::log(folded.head + 1), &keys::prefix_end(&[keys::LOG])) {
         let (key, _) = entry.map_err(|e| StoreError::storage("reading the log", e))?;
         removed.push(keys::describe(&key));

@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use prost_types::Timestamp;
 
 use super::clock::Clock;
-use super::codec::frame_log_record;
+use super::codec::{LogChunk, LOG_CHUNK_BYTES};
 use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
 use super::keys;
@@ -254,6 +254,9 @@ impl WriterState {
         let mut batch = WriteBatch::default();
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
+        // The group's records go into chunks (one sled value per ~32 KiB of records).
+        let mut chunk = LogChunk::default();
+        let mut chunk_first = self.head + 1;
         for (caller, command, _) in &group {
             self.commands_seen += 1;
             let ctx = CommandContext {
@@ -294,7 +297,11 @@ impl WriterState {
                     cause: Some(cause.clone()),
                     event: Some(event),
                 };
-                batch.put(keys::log(seq), frame_log_record(&record));
+                chunk.push(&record);
+                if chunk.bytes() >= LOG_CHUNK_BYTES {
+                    batch.put(keys::log(chunk_first), std::mem::take(&mut chunk).finish());
+                    chunk_first = seq + 1;
+                }
             }
             results.push(Ok(Executed {
                 reply: decision.reply,
@@ -308,6 +315,9 @@ impl WriterState {
             .stats
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
+        if chunk.records() > 0 {
+            batch.put(keys::log(chunk_first), chunk.finish());
+        }
         if events > 0 {
             let changes = match overlay.into_batch(&mut batch) {
                 Ok(changes) => changes,

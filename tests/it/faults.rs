@@ -492,16 +492,23 @@ fn below_the_free_space_reserve_writes_are_refused_untried_and_resume_when_space
     assert!(store.verify(|_, _| {}).unwrap().is_clean());
 }
 
-/// Deletes the last log record of the closed store in `dir`, leaving the head naming it (as a
-/// torn batch did); returns that head.
-fn drop_last_log_record(dir: &std::path::Path) -> u64 {
+/// Deletes the last log value (a record, or a chunk of them) of the closed store in `dir`,
+/// leaving the head naming its last record (as a torn batch did); returns that head and the seq
+/// the value was stored under.
+fn drop_last_log_value(dir: &std::path::Path) -> (u64, u64) {
     let engine = SledEngine::open(dir, &SledOptions::default()).unwrap();
     let head = u64::from_be_bytes(engine.get(keys::META_HEAD_SEQ).unwrap().unwrap().try_into().unwrap());
+    let (key, _) = engine
+        .range_rev(&keys::log(0), &keys::log(head + 1))
+        .next()
+        .unwrap()
+        .unwrap();
+    let first = keys::log_seq(&key).unwrap();
     let mut batch = WriteBatch::default();
-    batch.delete(keys::log(head));
+    batch.delete(key);
     engine.apply(batch).unwrap();
     engine.sync().unwrap();
-    head
+    (head, first)
 }
 
 /// A store whose last write tore its record (or left meta ahead of the log) does not open;
@@ -523,13 +530,15 @@ fn repair_cuts_a_torn_or_missing_end_off_the_log_and_keeps_every_acknowledged_wr
     };
     assert!(Store::open_with(dir.path(), options(&clock())).is_err());
     let dry = Store::repair(dir.path(), &|_, _| {}, true).unwrap();
-    assert_eq!(dry.head, torn_seq - 1);
+    // The torn value held the group's last records: the intact log ends before the cut.
+    let intact = dry.head;
+    assert!(intact < torn_seq, "{dry:?}");
     assert_eq!(dry.previous_head, torn_seq);
     assert!(
         dry.problem
             .as_deref()
             .unwrap()
-            .contains(&format!("log record {torn_seq}")),
+            .contains(&format!("log record {}", intact + 1)),
         "{dry:?}"
     );
     assert_eq!(dry.removed.len(), 1, "{dry:?}");
@@ -539,16 +548,16 @@ fn repair_cuts_a_torn_or_missing_end_off_the_log_and_keeps_every_acknowledged_wr
     );
 
     let repaired = Store::repair(dir.path(), &|_, _| {}, false).unwrap();
-    assert_eq!(repaired.head, torn_seq - 1);
+    assert_eq!(repaired.head, intact);
     let store = Store::open_with(dir.path(), options(&clock())).unwrap();
-    assert_eq!(store.head_seq(), torn_seq - 1);
+    assert_eq!(store.head_seq(), intact);
     assert_acknowledged(&store, "prod", &acknowledged, 0);
     assert!(store.verify(|_, _| {}).unwrap().is_clean());
     create_cluster(&store, "after-repair").unwrap();
     drop(store);
 
     // Meta ahead of the log: the last record is gone but the head still names it.
-    let head = drop_last_log_record(dir.path());
+    let (head, first) = drop_last_log_value(dir.path());
     let Err(error) = Store::open_with(dir.path(), options(&clock())) else {
         panic!("a store whose head is beyond its log must not open")
     };
@@ -556,7 +565,7 @@ fn repair_cuts_a_torn_or_missing_end_off_the_log_and_keeps_every_acknowledged_wr
     let repaired = Store::repair(dir.path(), &|_, _| {}, false).unwrap();
     assert_eq!(
         (repaired.previous_head, repaired.head),
-        (head, head - 1),
+        (head, first - 1),
         "{repaired:?}"
     );
     assert!(repaired.removed.is_empty());
@@ -577,7 +586,7 @@ fn the_repair_command_reports_then_applies() {
         let (store, _engine) = faulty_store(dir.path());
         create_cluster(&store, "a").unwrap();
     }
-    drop_last_log_record(dir.path());
+    drop_last_log_value(dir.path());
     let taskledger = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
             .args(args)
@@ -603,4 +612,57 @@ fn the_repair_command_reports_then_applies() {
     assert!(ok && text.contains("clean"), "{text}");
     let (ok, text) = taskledger(&["repair"]);
     assert!(ok && text.contains("healthy"), "{text}");
+}
+
+/// Bit rot in the middle of a chunk (one sled value holding a group's records): reads refuse the
+/// damaged record by its seq, and `repair` keeps the chunk's intact records before it.
+#[test]
+fn repair_keeps_the_intact_start_of_a_chunk_damaged_in_the_middle() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let (store, _engine) = faulty_store(dir.path());
+        let before = store.head_seq();
+        // One command, three tasks: one group, one chunk of several records.
+        store.run_task(&caller(), fargate_run("prod", "web", 3)).unwrap();
+        create_cluster(&store, "later").unwrap();
+        before + 1
+    };
+    {
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let key = keys::log(first);
+        let mut chunk = engine.get(&key).unwrap().unwrap();
+        assert_eq!(
+            chunk[0],
+            taskledger::store::codec::LOG_CHUNK,
+            "the group was written as a chunk"
+        );
+        let first_frame = u32::from_le_bytes(chunk[1..5].try_into().unwrap()) as usize;
+        let second_payload = 1 + 4 + first_frame + 4 + 5;
+        chunk[second_payload + 3] ^= 0x20;
+        let mut batch = WriteBatch::default();
+        batch.put(key, chunk);
+        engine.apply(batch).unwrap();
+        engine.sync().unwrap();
+    }
+    let named = format!("log record {}", first + 1);
+    {
+        let store = Store::open_with(dir.path(), options(&clock())).unwrap();
+        assert_eq!(
+            store.read_log(first, 1).unwrap().len(),
+            1,
+            "the record before the damage reads"
+        );
+        let read = store.read_log(first, 10).unwrap_err().to_string();
+        assert!(read.contains(&named), "{read}");
+        let verify = store.verify(|_, _| {}).unwrap_err().to_string();
+        assert!(verify.contains(&named), "{verify}");
+    }
+    let repaired = Store::repair(dir.path(), &|_, _| {}, false).unwrap();
+    assert_eq!(repaired.head, first, "{repaired:?}");
+    assert!(repaired.problem.as_deref().unwrap().contains(&named), "{repaired:?}");
+    let store = Store::open_with(dir.path(), options(&clock())).unwrap();
+    assert_eq!(store.head_seq(), first);
+    assert_eq!(store.read_log(1, usize::MAX).unwrap().last().unwrap().seq, first);
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+    create_cluster(&store, "after-repair").unwrap();
 }
