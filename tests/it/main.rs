@@ -16,6 +16,7 @@ mod crash_loop;
 mod disk_full;
 mod faults;
 mod fuzz_smoke;
+mod golden;
 mod grpc;
 mod hostile;
 mod invariants;
