@@ -251,50 +251,53 @@ fn decide_evolve(c: &mut Criterion) {
 }
 
 /// What sled alone costs per transition: each iteration applies one batch shaped like a group of
-/// `GROUP` transitions on distinct tasks (a ~190-byte log record at the next seq and a ~660-byte
-/// task record per transition, plus the cluster record and the head), with and without the
-/// flush + fdatasync that acknowledges it. Nothing is decided, encoded or cached: this is the
-/// ceiling the writer cannot pass while it writes these records through sled.
+/// `GROUP` transitions on distinct tasks, plus the cluster record and the head, with and without
+/// the flush + fdatasync that acknowledges it. Two layouts: `records`, as schema 1 wrote it (a
+/// ~190-byte log value per transition and a ~660-byte task record), and `chunk`, as the writer
+/// writes now (the group's log records in one value, ~400-byte compact task records). Nothing is
+/// decided, encoded or cached: this is the ceiling the writer cannot pass through sled.
 fn sled_floor(c: &mut Criterion) {
     const GROUP: u64 = 25;
     const TASKS: u64 = 30_000;
-    let dir = tempfile::tempdir().unwrap();
-    let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
-    let task_key = |n: u64| format!("T{:032x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128).into_bytes();
-    let mut fill = WriteBatch::default();
-    for n in 0..TASKS {
-        fill.put(task_key(n), vec![7; 660]);
-    }
-    engine.apply(fill).unwrap();
-    let (mut seq, mut next_task) = (0u64, 0u64);
     let mut group = c.benchmark_group("sled_floor");
     group.sample_size(10).measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(GROUP));
-    for sync in [false, true] {
-        let name = if sync {
-            "group_of_25_fdatasync"
-        } else {
-            "group_of_25_no_sync"
-        };
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut batch = WriteBatch::default();
-                for _ in 0..GROUP {
-                    seq += 1;
-                    next_task = (next_task + 1) % TASKS;
-                    let mut log_key = vec![b'L'];
-                    log_key.extend_from_slice(&seq.to_be_bytes());
-                    batch.put(log_key, vec![1; 190]);
-                    batch.put(task_key(next_task), vec![(seq % 251) as u8; 660]);
-                }
-                batch.put(b"Cus-east-1\x00123456789012\x00bench".to_vec(), vec![3; 150]);
-                batch.put(b"Mhead_seq".to_vec(), seq.to_be_bytes().to_vec());
-                engine.apply(batch).unwrap();
-                if sync {
-                    engine.sync().unwrap();
-                }
-            })
-        });
+    for (layout, chunked, task_bytes) in [("records", false, 660), ("chunk", true, 400)] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+        let task_key = |n: u64| format!("T{:032x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128).into_bytes();
+        let mut fill = WriteBatch::default();
+        for n in 0..TASKS {
+            fill.put(task_key(n), vec![7; task_bytes]);
+        }
+        engine.apply(fill).unwrap();
+        let (mut seq, mut next_task) = (0u64, 0u64);
+        for sync in [false, true] {
+            let name = format!("{layout}_group_of_25_{}", if sync { "fdatasync" } else { "no_sync" });
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut batch = WriteBatch::default();
+                    let log_key = |seq: u64| [&[b'L'][..], &seq.to_be_bytes()].concat();
+                    if chunked {
+                        batch.put(log_key(seq + 1), vec![1; 194 * GROUP as usize + 1]);
+                    }
+                    for _ in 0..GROUP {
+                        seq += 1;
+                        next_task = (next_task + 1) % TASKS;
+                        if !chunked {
+                            batch.put(log_key(seq), vec![1; 190]);
+                        }
+                        batch.put(task_key(next_task), vec![(seq % 251) as u8; task_bytes]);
+                    }
+                    batch.put(b"Cus-east-1\x00123456789012\x00bench".to_vec(), vec![3; 150]);
+                    batch.put(b"Mhead_seq".to_vec(), seq.to_be_bytes().to_vec());
+                    engine.apply(batch).unwrap();
+                    if sync {
+                        engine.sync().unwrap();
+                    }
+                })
+            });
+        }
     }
     group.finish();
 }
