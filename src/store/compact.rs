@@ -40,20 +40,27 @@ impl<'a> TaskArn<'a> {
     }
 
     fn cluster_arn(&self) -> String {
-        format!("{}cluster/{}", self.base, self.cluster)
+        concat(&[self.base, "cluster/", self.cluster])
     }
 
     fn task_definition_prefix(&self) -> String {
-        format!("{}task-definition/", self.base)
+        concat(&[self.base, "task-definition/"])
     }
 
     fn container_instance_prefix(&self) -> String {
-        format!("{}container-instance/{}/", self.base, self.cluster)
+        concat(&[self.base, "container-instance/", self.cluster, "/"])
     }
 
     fn container_prefix(&self) -> String {
-        format!("{}container/{}/{}/", self.base, self.cluster, self.id)
+        concat(&[self.base, "container/", self.cluster, "/", self.id, "/"])
     }
+}
+
+/// The parts joined, allocated once (reads derive ARNs for every task they return).
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| out.push_str(part));
+    out
 }
 
 /// `value` without `prefix`, when it has it.
@@ -69,7 +76,7 @@ fn shorten(value: &mut Option<String>, prefix: &str) -> bool {
 
 fn lengthen(value: &mut Option<String>, prefix: &str) {
     if let Some(text) = value {
-        text.insert_str(0, prefix);
+        *text = concat(&[prefix, text]);
     }
 }
 
