@@ -130,50 +130,7 @@ fn write_golden_store() {
         caller: taskledger::store::Caller::library(scope()),
         dir: tempfile::tempdir().unwrap(),
     };
-    f.cluster("prod");
-    f.cluster("batch");
-    f.fargate_definition("web");
-    f.ec2_definition("worker", 256, 256, Some(8080));
-    f.instance("batch");
-    let tasks = f.run_fargate("prod", "web", 4).tasks;
-    for (i, task) in tasks.iter().enumerate() {
-        let arn = task.task_arn.as_deref().unwrap();
-        f.report("prod", arn, "PENDING").unwrap();
-        if i > 0 {
-            f.report("prod", arn, "RUNNING").unwrap();
-        }
-    }
-    f.report("prod", tasks[3].task_arn.as_deref().unwrap(), "STOPPED")
-        .unwrap();
-    let ec2 = f
-        .store
-        .run_task(
-            &f.caller,
-            RunTaskRequest {
-                cluster: Some("batch".into()),
-                task_definition: Some("worker".into()),
-                count: Some(1),
-                client_token: Some("tok-1".into()),
-                started_by: Some("ci".into()),
-                group: Some("nightly".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    f.report("batch", ec2.tasks[0].task_arn.as_deref().unwrap(), "RUNNING")
-        .unwrap();
-    f.store
-        .tag_resource(
-            &f.caller,
-            TagResourceRequest {
-                resource_arn: tasks[0].task_arn.clone(),
-                tags: vec![Tag {
-                    key: Some("team".into()),
-                    value: Some("blue".into()),
-                }],
-            },
-        )
-        .unwrap();
+    varied_workload(&f);
     let tasks_json = described(&f.store);
     let log = log_bytes(&f.store);
     drop(f);

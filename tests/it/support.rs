@@ -228,3 +228,82 @@ pub fn assert_acknowledged(
         "round {round}: views disagree with the log: {report:?}"
     );
 }
+
+/// A workload touching every kind of event (also what wrote the golden stores).
+pub fn varied_workload(f: &Fixture) {
+    f.cluster("prod");
+    f.cluster("batch");
+    f.fargate_definition("web");
+    f.ec2_definition("worker", 256, 256, Some(8080));
+    let instance = f.instance("batch");
+    let tasks = f.run_fargate("prod", "web", 3).tasks;
+    for (i, task) in tasks.iter().enumerate() {
+        let arn = task.task_arn.as_deref().unwrap();
+        f.report("prod", arn, "PENDING").unwrap();
+        if i > 0 {
+            f.report("prod", arn, "RUNNING").unwrap();
+        }
+    }
+    f.store
+        .stop_task(
+            &f.caller,
+            StopTaskRequest {
+                cluster: Some("prod".into()),
+                task: tasks[1].task_arn.clone(),
+                reason: None,
+            },
+        )
+        .unwrap();
+    f.report("prod", tasks[1].task_arn.as_deref().unwrap(), "STOPPED")
+        .unwrap();
+    let ec2 = f
+        .store
+        .run_task(
+            &f.caller,
+            RunTaskRequest {
+                cluster: Some("batch".into()),
+                task_definition: Some("worker".into()),
+                count: Some(2),
+                client_token: Some("tok-1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        ec2.tasks.len(),
+        1,
+        "one host port 8080 fits once per instance: {:?}",
+        ec2.failures
+    );
+    assert_eq!(ec2.failures[0].reason.as_deref(), Some("RESOURCE:PORTS"));
+    f.store
+        .tag_resource(
+            &f.caller,
+            TagResourceRequest {
+                resource_arn: tasks[0].task_arn.clone(),
+                tags: vec![Tag {
+                    key: Some("team".into()),
+                    value: Some("blue".into()),
+                }],
+            },
+        )
+        .unwrap();
+    f.store
+        .deregister_task_definition(
+            &f.caller,
+            DeregisterTaskDefinitionRequest {
+                task_definition: Some("web:1".into()),
+            },
+        )
+        .unwrap();
+    f.store
+        .deregister_container_instance(
+            &f.caller,
+            DeregisterContainerInstanceRequest {
+                cluster: Some("batch".into()),
+                container_instance: instance.container_instance_arn.clone(),
+                force: Some(true),
+            },
+        )
+        .unwrap();
+}
