@@ -3,8 +3,9 @@
 //! exactly as the binary that wrote it did.
 //!
 //! `tests/golden/v1/` was written at commit 99d81c8 (schema version 1: whole task records, one
-//! sled value per log record) by `write_golden_store` below:
-//! `TASKLEDGER_WRITE_GOLDEN=tests/golden/v1 cargo test --test it golden::write_golden_store -- --ignored`.
+//! sled value per log record) by the workload of the last test below, `varied_workload`:
+//! `TASKLEDGER_WRITE_GOLDEN=$PWD/tests/golden/v1 cargo test --test it golden::the_golden_workload`
+//! on a checkout of that commit with this file and `support.rs` added.
 
 use std::path::{Path, PathBuf};
 
@@ -113,27 +114,35 @@ fn a_version_1_store_opens_migrated_with_the_same_log_and_tasks() {
     );
 }
 
-/// Writes a golden store of the running binary's schema into `$TASKLEDGER_WRITE_GOLDEN`.
+/// Writes the golden workload with this binary into a new store, closes it and opens a copy: the
+/// log and the described tasks come back as they were. With `TASKLEDGER_WRITE_GOLDEN=DIR` the
+/// store, its log and its DescribeTasks output are kept in DIR, which is how a golden store is
+/// made on the commit whose format it keeps.
 #[test]
-#[ignore = "writes tests/golden/<version>; run by hand on the commit whose format it keeps"]
-fn write_golden_store() {
-    let Ok(out) = std::env::var("TASKLEDGER_WRITE_GOLDEN") else {
-        panic!("set TASKLEDGER_WRITE_GOLDEN to the directory to write")
+fn the_golden_workload_reopens_with_the_same_log_and_tasks() {
+    let temp = tempfile::tempdir().unwrap();
+    let out = match std::env::var_os("TASKLEDGER_WRITE_GOLDEN") {
+        Some(dir) => PathBuf::from(dir),
+        None => temp.path().join("golden"),
     };
-    let out = Path::new(&out);
-    let _ = std::fs::remove_dir_all(out);
-    let store_dir = out.join("store");
+    let _ = std::fs::remove_dir_all(&out);
     let clock = taskledger::store::ManualClock::new(1_700_000_000_000);
     let f = Fixture {
-        store: Store::open_with(&store_dir, options(&clock)).unwrap(),
+        store: Store::open_with(out.join("store"), options(&clock)).unwrap(),
         clock,
         caller: taskledger::store::Caller::library(scope()),
         dir: tempfile::tempdir().unwrap(),
     };
     varied_workload(&f);
-    let tasks_json = described(&f.store);
+    let tasks = described(&f.store);
     let log = log_bytes(&f.store);
     drop(f);
-    std::fs::write(out.join("tasks.json"), tasks_json).unwrap();
-    std::fs::write(out.join("log.bin"), log).unwrap();
+    std::fs::write(out.join("tasks.json"), &tasks).unwrap();
+    std::fs::write(out.join("log.bin"), &log).unwrap();
+    let copy = temp.path().join("copy");
+    copy_dir(&out.join("store"), &copy);
+    let store = Store::open(&copy).unwrap();
+    assert!(store.verify(|_, _| {}).unwrap().is_clean());
+    assert_eq!(log_bytes(&store), log);
+    assert_eq!(described(&store), tasks);
 }
