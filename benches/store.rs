@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use taskledger::domain::{decide, evolve, Command, CommandContext, IdSeed, MemoryState, Scope};
 use taskledger::proto::log::{event::Kind, Cause, Event, LogRecord, TaskChanged};
 use taskledger::proto::v1::*;
-use taskledger::store::codec::{frame_log_record, unframe_log_record};
+use taskledger::store::codec::{frame_log_record, unframe_log_record, LOG_CHUNK_BYTES};
 use taskledger::store::engine::WriteBatch;
 use taskledger::store::{Caller, Engine, SledEngine, SledOptions, Store, StoreOptions};
 
@@ -254,7 +254,8 @@ fn decide_evolve(c: &mut Criterion) {
 /// `GROUP` transitions on distinct tasks, plus the cluster record and the head, with and without
 /// the flush + fdatasync that acknowledges it. Two layouts: `records`, as schema 1 wrote it (a
 /// ~190-byte log value per transition and a ~660-byte task record), and `chunk`, as the writer
-/// writes now (the group's log records in one value, ~400-byte compact task records). Nothing is
+/// writes now (the group's log records in values of `LOG_CHUNK_BYTES`, ~400-byte compact task
+/// records). Nothing is
 /// decided, encoded or cached: this is the ceiling the writer cannot pass through sled.
 fn sled_floor(c: &mut Criterion) {
     const GROUP: u64 = 25;
@@ -279,7 +280,11 @@ fn sled_floor(c: &mut Criterion) {
                     let mut batch = WriteBatch::default();
                     let log_key = |seq: u64| [&[b'L'][..], &seq.to_be_bytes()].concat();
                     if chunked {
-                        batch.put(log_key(seq + 1), vec![1; 194 * GROUP as usize + 1]);
+                        let per_chunk = LOG_CHUNK_BYTES / 194 + 1;
+                        for first in (0..GROUP as usize).step_by(per_chunk) {
+                            let records = per_chunk.min(GROUP as usize - first);
+                            batch.put(log_key(seq + 1 + first as u64), vec![1; 194 * records + 1]);
+                        }
                     }
                     for _ in 0..GROUP {
                         seq += 1;

@@ -69,9 +69,12 @@ pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRe
 /// with `LOG_FORMAT_VERSION` is one frame. Readers before schema version 3 refuse a chunk as an
 /// unknown format version rather than misread it.
 pub const LOG_CHUNK: u8 = 0x80;
-/// The writer closes a chunk once it holds this many bytes, far below the value size at which
-/// sled moves a value to a blob file of its own.
-pub const LOG_CHUNK_BYTES: usize = 32 * 1024;
+/// The writer closes a chunk once it holds this many bytes. sled 0.34 moves any *page* (a leaf of
+/// up to 17 values, rewritten whole when consolidated) whose serialized form passes a quarter of
+/// its 512 KiB segment into a blob file of its own, one file per page write. Chunks of ~4 KiB keep
+/// a leaf of them near 80 KiB, so an ordinary log writes no blob files (`SledEngine::sync` makes
+/// any it does write durable, but each costs a file creation and, on a miss, an open and a read).
+pub const LOG_CHUNK_BYTES: usize = 4 * 1024;
 
 /// Builds the log value for consecutive records of one group commit, framing each in place.
 pub struct LogChunk {

@@ -254,7 +254,7 @@ impl WriterState {
         let mut batch = WriteBatch::default();
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
-        // The group's records go into chunks (one sled value per ~32 KiB of records).
+        // The group's records go into chunks (one sled value per ~4 KiB of records).
         let mut chunk = LogChunk::default();
         let mut chunk_first = self.head + 1;
         for (caller, command, _) in &group {

@@ -22,6 +22,53 @@ fn acknowledged_events_are_in_the_log_after_reopen() {
     assert_eq!(f.store.read_log(1, usize::MAX).unwrap(), before);
 }
 
+/// Files in the blob directory of the sled store in `dir`.
+fn blob_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("blobs")).map_or(0, |listing| listing.count())
+}
+
+/// Acknowledged means durable also for the pages sled keeps outside its data file: a page above
+/// 128 KiB goes to a blob file that sled itself never syncs. `sync` fsyncs each one, and opening a
+/// store fsyncs those an earlier process left.
+#[test]
+fn blob_files_sled_writes_are_synced_by_sync_and_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+    assert_eq!(engine.synced_blob_files(), 0);
+    let mut batch = WriteBatch::default();
+    batch.put(b"large".to_vec(), vec![7; 300 * 1024]);
+    engine.apply(batch).unwrap();
+    engine.sync().unwrap();
+    let files = blob_files(dir.path());
+    assert!(files >= 1, "a 300 KiB value makes sled write a blob file");
+    assert_eq!(engine.synced_blob_files(), files, "every blob file was synced");
+    drop(engine);
+    let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
+    assert_eq!(engine.synced_blob_files(), blob_files(dir.path()));
+    assert_eq!(engine.get(b"large").unwrap().map(|v| v.len()), Some(300 * 1024));
+}
+
+/// The writer's log chunks stay small enough that sled keeps the log's pages in its data file:
+/// with 32 KiB chunks, a log leaf passed 128 KiB and became one blob file per page written.
+#[test]
+fn a_busy_log_writes_no_blob_files() {
+    let f = fixture();
+    f.cluster("prod");
+    f.fargate_definition("web");
+    std::thread::scope(|threads| {
+        for _ in 0..16 {
+            threads.spawn(|| {
+                for _ in 0..40 {
+                    f.store.run_task(&f.caller, fargate_run("prod", "web", 10)).unwrap();
+                }
+            });
+        }
+    });
+    assert!(f.store.head_seq() >= 6_400);
+    let f = f.reopen();
+    assert_eq!(blob_files(f.dir.path()), 0, "log pages went to blob files");
+}
+
 #[test]
 fn views_are_a_pure_function_of_the_log() {
     let f = fixture();
