@@ -35,7 +35,7 @@ pub trait StateView {
 pub trait StateMut: StateView {
     /// The task record, to be changed and put back with `put_task`. A state that owns its
     /// records (`MemoryState`) hands the record over instead of copying it; until it is put back
-    /// the task is absent.
+    /// the task's place holds an empty record.
     fn take_task(&mut self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
         self.task(task_id)
     }
@@ -139,7 +139,8 @@ impl StateView for MemoryState {
 
 impl StateMut for MemoryState {
     fn take_task(&mut self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
-        Ok(self.tasks.remove(task_id))
+        // In place: removing and inserting again would move the map's large values twice.
+        Ok(self.tasks.get_mut(task_id).map(std::mem::take))
     }
 
     fn put_cluster(&mut self, scope: &Scope, name: &str, record: ClusterRecord) {
@@ -147,7 +148,12 @@ impl StateMut for MemoryState {
     }
 
     fn put_task(&mut self, task_id: &str, record: TaskRecord) {
-        self.tasks.insert(task_id.to_string(), record);
+        match self.tasks.get_mut(task_id) {
+            Some(place) => *place = record,
+            None => {
+                self.tasks.insert(task_id.to_string(), record);
+            }
+        }
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {

@@ -44,9 +44,11 @@ fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResu
     let mut refold = None;
     std::thread::scope(|threads| -> StoreResult<()> {
         let (records, decoded) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS);
-        threads.spawn(move || decode_log(engine, until, &records));
-        for chunk in decoded.iter() {
-            for item in chunk {
+        // Emptied chunks go back to the decoder: fresh ones would cost new pages from the kernel.
+        let (emptied, reuse) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS + 2);
+        threads.spawn(move || decode_log(engine, until, &records, &reuse));
+        for mut chunk in decoded.iter() {
+            for item in chunk.drain(..) {
                 let (seq, record) = match item {
                     Decoded::Record(seq, record) => (seq, record),
                     Decoded::Problem(why) => {
@@ -66,6 +68,7 @@ fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResu
                     progress(seq, total);
                 }
             }
+            let _ = emptied.try_send(chunk);
         }
         Ok(())
     })?;
@@ -93,7 +96,12 @@ enum Decoded {
 
 /// Reads the log from seq 1 up to `until` in chunks, checking density and each frame, and stops
 /// after the first problem or when the fold stops listening.
-fn decode_log(engine: &dyn Engine, until: u64, out: &flume::Sender<Vec<Decoded>>) {
+fn decode_log(
+    engine: &dyn Engine,
+    until: u64,
+    out: &flume::Sender<Vec<Decoded>>,
+    reuse: &flume::Receiver<Vec<Decoded>>,
+) {
     let start = keys::log(1);
     let end = keys::prefix_end(&[keys::LOG]);
     let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
@@ -103,10 +111,12 @@ fn decode_log(engine: &dyn Engine, until: u64, out: &flume::Sender<Vec<Decoded>>
         let last = !matches!(item, Decoded::Record(..));
         chunk.push(item);
         if last || chunk.len() == RECORDS_PER_CHUNK {
-            if out.send(std::mem::take(chunk)).is_err() || last {
+            let next = reuse
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(RECORDS_PER_CHUNK));
+            if out.send(std::mem::replace(chunk, next)).is_err() || last {
                 return false;
             }
-            chunk.reserve(RECORDS_PER_CHUNK);
         }
         true
     };
@@ -166,30 +176,104 @@ pub fn head_of(engine: &dyn Engine) -> StoreResult<u64> {
     }
 }
 
-/// Every derived entry the folded log implies: views, indexes and the head.
-fn expected_entries(folded: &Folded) -> Entries {
-    let mut expected = views::all(&folded.state);
-    if folded.head > 0 {
-        // The head is first written with the first group commit.
-        expected.insert(keys::META_HEAD_SEQ.to_vec(), folded.head.to_be_bytes().to_vec());
-    }
-    expected
+/// How a stored entry differs from what the log implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mismatch {
+    /// The log implies it; the views lack it.
+    Missing,
+    /// Both have it, with other contents.
+    Different,
+    /// Stored, not implied.
+    Unexpected,
 }
 
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+impl Mismatch {
+    fn name(self) -> &'static str {
+        match self {
+            Mismatch::Missing => "missing",
+            Mismatch::Different => "different",
+            Mismatch::Unexpected => "unexpected",
+        }
+    }
+}
 
-/// The entries the fold implies and those stored, derived and read side by side.
-fn expected_and_stored(engine: &dyn Engine, folded: &Folded) -> StoreResult<(Entries, Entries)> {
+/// Compares the entries the folded log implies (views, indexes, the head) with those stored.
+/// The expected entries are derived and sorted while a second thread reads the stored ones in key
+/// order; then both are walked side by side, so neither side is kept in a map. `on` gets each
+/// mismatch in key order with the key and the expected value (none when unexpected). Returns how
+/// many keys were compared.
+fn compare(
+    engine: &dyn Engine,
+    folded: &Folded,
+    mut on: impl FnMut(Mismatch, Vec<u8>, Option<Vec<u8>>),
+) -> StoreResult<u64> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let mut checked = 0;
+    let expected_head = (folded.head > 0).then(|| folded.head.to_be_bytes().to_vec());
+    let stored_head = engine
+        .get(keys::META_HEAD_SEQ)
+        .map_err(|e| StoreError::storage("reading the head", e))?;
+    let head_key = || keys::META_HEAD_SEQ.to_vec();
+    match (expected_head, stored_head) {
+        (None, None) => {}
+        (Some(expected), None) => on(Mismatch::Missing, head_key(), Some(expected)),
+        (None, Some(_)) => on(Mismatch::Unexpected, head_key(), None),
+        (Some(expected), Some(stored)) if expected != stored => on(Mismatch::Different, head_key(), Some(expected)),
+        (Some(_), Some(_)) => {}
+    }
+    checked += 1;
     std::thread::scope(|threads| {
-        let stored = threads.spawn(|| stored_entries(engine));
-        let expected = expected_entries(folded);
-        let stored = stored.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok((expected, stored))
+        let (sender, receiver) = flume::unbounded::<Vec<views::Entry>>();
+        let reader = threads.spawn(move || read_stored(engine, &sender));
+        let mut expected = views::all_sorted(&folded.state).into_iter().peekable();
+        let mut stored = receiver.into_iter().flatten().peekable();
+        loop {
+            let order = match (expected.peek(), stored.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Less,
+                (None, Some(_)) => Greater,
+                (Some((e, _)), Some((s, _))) => e.cmp(s),
+            };
+            checked += 1;
+            match order {
+                Less => {
+                    let (key, value) = expected.next().expect("peeked");
+                    on(Mismatch::Missing, key, Some(value));
+                }
+                Greater => on(Mismatch::Unexpected, stored.next().expect("peeked").0, None),
+                Equal => {
+                    let (key, value) = expected.next().expect("peeked");
+                    if stored.next().expect("peeked").1 != value {
+                        on(Mismatch::Different, key, Some(value));
+                    }
+                }
+            }
+        }
+        // A read that failed ended the stored side early: its error wins over the mismatches.
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(checked)
     })
 }
 
+/// Sends the stored view and index entries in key order, in chunks.
+fn read_stored(engine: &dyn Engine, out: &flume::Sender<Vec<views::Entry>>) -> StoreResult<()> {
+    let mut prefixes = keys::VIEW_PREFIXES;
+    prefixes.sort_unstable();
+    let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
+    for prefix in prefixes {
+        for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {
+            chunk.push(entry.map_err(|e| StoreError::storage("reading the views", e))?);
+            if chunk.len() == RECORDS_PER_CHUNK && out.send(std::mem::take(&mut chunk)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = out.send(chunk);
+    Ok(())
+}
+
 /// Every derived entry actually stored.
-pub fn stored_entries(engine: &dyn Engine) -> StoreResult<Entries> {
+pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
     let mut stored = BTreeMap::new();
     for prefix in keys::VIEW_PREFIXES {
         for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {
@@ -236,34 +320,24 @@ impl VerifyReport {
 /// Rebuilds every view from the log in memory and compares it with the stored views.
 pub fn verify(engine: &dyn Engine, progress: Progress) -> StoreResult<VerifyReport> {
     let folded = fold(engine, progress)?;
-    let (expected, stored) = expected_and_stored(engine, &folded)?;
-    let mut report = VerifyReport {
-        events: folded.head,
-        entries_checked: expected.len().max(stored.len()) as u64,
-        differences: 0,
-        first_differences: Vec::new(),
-    };
-    let mut note = |key: &[u8], kind: &'static str| {
-        report.differences += 1;
-        if report.first_differences.len() < 20 {
-            report.first_differences.push(Difference {
-                key: keys::describe(key),
-                kind,
+    let mut differences = 0;
+    let mut first_differences = Vec::new();
+    let entries_checked = compare(engine, &folded, |mismatch, key, _| {
+        differences += 1;
+        if first_differences.len() < 20 {
+            first_differences.push(Difference {
+                key: keys::describe(&key),
+                kind: mismatch.name(),
             });
         }
-    };
-    for (key, value) in &expected {
-        match stored.get(key) {
-            None => note(key, "missing"),
-            Some(v) if v != value => note(key, "different"),
-            Some(_) => {}
-        }
-    }
-    for key in stored.keys().filter(|k| !expected.contains_key(*k)) {
-        note(key, "unexpected");
-    }
-    report.first_differences.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(report)
+    })?;
+    first_differences.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(VerifyReport {
+        events: folded.head,
+        entries_checked,
+        differences,
+        first_differences,
+    })
 }
 
 /// What `rebuild` did.
@@ -293,22 +367,21 @@ pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildRe
 
 /// Adds to `batch` what turns the stored views into those of `folded`.
 fn rewrite_views(engine: &dyn Engine, folded: &Folded, batch: &mut WriteBatch) -> StoreResult<RebuildReport> {
-    let (expected, stored) = expected_and_stored(engine, folded)?;
     let mut report = RebuildReport {
         events: folded.head,
         entries_written: 0,
         entries_removed: 0,
     };
-    for key in stored.keys().filter(|k| !expected.contains_key(*k)) {
-        batch.delete(key.clone());
-        report.entries_removed += 1;
-    }
-    for (key, value) in expected {
-        if stored.get(&key) != Some(&value) {
+    compare(engine, folded, |_, key, expected| match expected {
+        Some(value) => {
             batch.put(key, value);
             report.entries_written += 1;
         }
-    }
+        None => {
+            batch.delete(key);
+            report.entries_removed += 1;
+        }
+    })?;
     Ok(report)
 }
 

@@ -102,19 +102,25 @@ pub fn entries<V: View>(id: &V::Id, record: &V) -> impl Iterator<Item = Entry> {
     std::iter::once((V::key(id), record.encode_stored())).chain(indexes.into_iter().map(|k| (k, Vec::new())))
 }
 
-/// Every view entry of a whole state.
+/// Every view entry of a whole state, in key order.
 pub fn all(state: &MemoryState) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    fn add<V: View>(out: &mut BTreeMap<Vec<u8>, Vec<u8>>, records: &BTreeMap<V::Id, V>) {
+    all_sorted(state).into_iter().collect()
+}
+
+/// Every view entry of a whole state, sorted by key (keys are unique).
+pub fn all_sorted(state: &MemoryState) -> Vec<Entry> {
+    fn add<V: View>(out: &mut Vec<Entry>, records: &BTreeMap<V::Id, V>) {
         for (id, record) in records {
             out.extend(entries(id, record));
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     add(&mut out, &state.tasks);
     add(&mut out, &state.clusters);
     add(&mut out, &state.task_definitions);
     add(&mut out, &state.families);
     add(&mut out, &state.container_instances);
     add(&mut out, &state.client_tokens);
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
 }
