@@ -266,11 +266,18 @@ impl Engine for SledEngine {
     }
 
     fn size_on_disk(&self) -> EngineResult<u64> {
+        // sled's data file, config and snapshots, and the pages it wrote to `blobs/`.
         let mut total = 0;
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                total += entry.metadata()?.len();
+        for dir in [self.dir.clone(), self.dir.join("blobs")] {
+            let listing = match std::fs::read_dir(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                listing => listing?,
+            };
+            for entry in listing {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    total += entry.metadata()?.len();
+                }
             }
         }
         Ok(total)

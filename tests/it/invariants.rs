@@ -42,6 +42,15 @@ fn blob_files_sled_writes_are_synced_by_sync_and_on_open() {
     let files = blob_files(dir.path());
     assert!(files >= 1, "a 300 KiB value makes sled write a blob file");
     assert_eq!(engine.synced_blob_files(), files, "every blob file was synced");
+    let blob_bytes: u64 = std::fs::read_dir(dir.path().join("blobs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    let data_bytes = std::fs::metadata(dir.path().join("db")).unwrap().len();
+    assert!(
+        engine.size_on_disk().unwrap() >= data_bytes + blob_bytes,
+        "blob files count on disk"
+    );
     drop(engine);
     let engine = SledEngine::open(dir.path(), &SledOptions::default()).unwrap();
     assert_eq!(engine.synced_blob_files(), blob_files(dir.path()));
