@@ -255,32 +255,33 @@ fn compare(
     })
 }
 
-/// Sends the stored view and index entries in key order, in chunks.
-fn read_stored(engine: &dyn Engine, out: &flume::Sender<Vec<views::Entry>>) -> StoreResult<()> {
+/// The stored view and index entries, in key order.
+fn stored_views(engine: &dyn Engine) -> impl Iterator<Item = StoreResult<views::Entry>> + '_ {
     let mut prefixes = keys::VIEW_PREFIXES;
     prefixes.sort_unstable();
+    prefixes.into_iter().flat_map(move |prefix| {
+        engine
+            .range(&[prefix], &keys::prefix_end(&[prefix]))
+            .map(|entry| entry.map_err(|e| StoreError::storage("reading the views", e)))
+    })
+}
+
+/// Sends the stored view and index entries in key order, in chunks.
+fn read_stored(engine: &dyn Engine, out: &flume::Sender<Vec<views::Entry>>) -> StoreResult<()> {
     let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
-    for prefix in prefixes {
-        for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {
-            chunk.push(entry.map_err(|e| StoreError::storage("reading the views", e))?);
-            if chunk.len() == RECORDS_PER_CHUNK && out.send(std::mem::take(&mut chunk)).is_err() {
-                return Ok(());
-            }
+    for entry in stored_views(engine) {
+        chunk.push(entry?);
+        if chunk.len() == RECORDS_PER_CHUNK && out.send(std::mem::take(&mut chunk)).is_err() {
+            return Ok(());
         }
     }
     let _ = out.send(chunk);
     Ok(())
 }
 
-/// Every derived entry actually stored.
+/// Every derived entry actually stored: the views, their indexes and the head.
 pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
-    let mut stored = BTreeMap::new();
-    for prefix in keys::VIEW_PREFIXES {
-        for entry in engine.range(&[prefix], &keys::prefix_end(&[prefix])) {
-            let (k, v) = entry.map_err(|e| StoreError::storage("reading the views", e))?;
-            stored.insert(k, v);
-        }
-    }
+    let mut stored = stored_views(engine).collect::<StoreResult<BTreeMap<_, _>>>()?;
     if let Some(head) = engine
         .get(keys::META_HEAD_SEQ)
         .map_err(|e| StoreError::storage("reading the head", e))?
