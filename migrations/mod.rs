@@ -9,6 +9,7 @@
 mod v0001_initial;
 mod v0002_compact_task_records;
 mod v0003_log_chunks;
+mod v0004_views_in_memory;
 
 use crate::store::engine::{Engine, EngineResult, WriteBatch};
 
@@ -27,4 +28,5 @@ pub const STEPS: &[Step] = &[
     v0001_initial::STEP,
     v0002_compact_task_records::STEP,
     v0003_log_chunks::STEP,
+    v0004_views_in_memory::STEP,
 ];

@@ -89,8 +89,8 @@ pub fn describe_tasks_as_of(
     request: &DescribeTasksRequest,
     as_of: AsOf,
 ) -> StoreResult<DescribeTasksResponse> {
-    let state = store.state();
-    let (cluster, _) = known_cluster(&state, scope, request.cluster.as_deref()).map_err(StoreError::from_read)?;
+    let (cluster, _) =
+        known_cluster(&*store.state(), scope, request.cluster.as_deref()).map_err(StoreError::from_read)?;
     if request.tasks.is_empty() || request.tasks.len() > crate::domain::limits::DESCRIBE_IDS_MAX {
         return Err(StoreError::Rejected(DomainError::new(
             EcsException::InvalidParameterException,

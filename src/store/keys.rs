@@ -38,6 +38,8 @@ pub const TASK_BY_ATTRIBUTE: u8 = b'Y';
 /// `Z` + instance id + desired + task id → () : tasks placed on an instance.
 pub const TASK_BY_INSTANCE: u8 = b'Z';
 
+/// `P` + name → derived data kept beside the log (see `log::Log::derived_get`).
+pub const DERIVED: u8 = b'P';
 pub const META_HEAD_SEQ: &[u8] = b"Mhead_seq";
 pub const META_SCHEMA_VERSION: &[u8] = b"Mschema_version";
 
@@ -187,8 +189,9 @@ pub fn tasks_on_instance(instance_id: &str, desired: DesiredStatus) -> Vec<u8> {
     key(TASK_BY_INSTANCE, &[instance_id.as_bytes(), &[desired_byte(desired)]])
 }
 
-/// Every index key a task record belongs under.
-pub fn task_index_keys(id: &str, record: &TaskRecord) -> Vec<Vec<u8>> {
+/// The listings a task record is in (prefixes of `task_listing`; the task's id follows each in
+/// its index key).
+pub fn task_listings(record: &TaskRecord) -> Vec<Vec<u8>> {
     let Some(task) = record.task.as_ref() else {
         return Vec::new();
     };
@@ -196,41 +199,33 @@ pub fn task_index_keys(id: &str, record: &TaskRecord) -> Vec<Vec<u8>> {
         return Vec::new();
     };
     let desired = DesiredStatus::of(task.desired_status.as_deref());
-    let listing = |index| TaskListing {
-        scope: scope.clone(),
-        cluster: cluster.clone(),
-        desired,
-        index,
+    let listing = |index| {
+        task_listing(&TaskListing {
+            scope: scope.clone(),
+            cluster: cluster.clone(),
+            desired,
+            index,
+        })
     };
-    let mut keys = vec![[task_listing(&listing(TaskIndex::Cluster)), id.as_bytes().to_vec()].concat()];
+    let mut listings = vec![listing(TaskIndex::Cluster)];
     if let Some(family) = task_family(task) {
-        keys.push(
-            [
-                task_listing(&listing(TaskIndex::Family(family.to_string()))),
-                id.as_bytes().to_vec(),
-            ]
-            .concat(),
-        );
+        listings.push(listing(TaskIndex::Family(family.to_string())));
     }
     if let Some(started_by) = task.started_by.as_deref() {
-        keys.push(
-            [
-                task_listing(&listing(TaskIndex::StartedBy(started_by.to_string()))),
-                id.as_bytes().to_vec(),
-            ]
-            .concat(),
-        );
+        listings.push(listing(TaskIndex::StartedBy(started_by.to_string())));
     }
     if let Some(instance) = task_instance_id(record) {
-        keys.push(
-            [
-                task_listing(&listing(TaskIndex::Instance(instance.to_string()))),
-                id.as_bytes().to_vec(),
-            ]
-            .concat(),
-        );
+        listings.push(listing(TaskIndex::Instance(instance.to_string())));
     }
-    keys
+    listings
+}
+
+/// Every index key a task record belongs under.
+pub fn task_index_keys(id: &str, record: &TaskRecord) -> Vec<Vec<u8>> {
+    task_listings(record)
+        .into_iter()
+        .map(|listing| [listing, id.as_bytes().to_vec()].concat())
+        .collect()
 }
 
 /// Every index key a task-definition record belongs under.

@@ -9,6 +9,8 @@ mod compact;
 pub mod engine;
 pub mod error;
 pub mod keys;
+pub mod log;
+pub mod memory;
 pub mod migrate;
 mod overlay;
 pub mod reader;
@@ -28,6 +30,7 @@ use crate::proto::v1::*;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, SledEngine, SledOptions};
 pub use error::{StoreError, StoreResult};
+pub use log::{AppendError, KvLog, Log, LogValue};
 pub use verify::{RebuildReport, RepairReport, VerifyReport};
 pub use writer::{Executed, WriterStats};
 use writer::{Job, Shared, WriterOptions};
@@ -99,6 +102,7 @@ pub struct Store {
 struct Inner {
     /// `None` only while the last handle is being dropped.
     engine: Option<Arc<dyn Engine>>,
+    log: Arc<dyn Log>,
     shared: Arc<Shared>,
     queue: Option<flume::Sender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -107,11 +111,33 @@ struct Inner {
     settle_on_close: bool,
 }
 
-impl Inner {
-    fn engine(&self) -> &dyn Engine {
-        self.engine
-            .as_deref()
-            .expect("the engine lives until the last handle is dropped")
+/// What `Inner::log` holds while the store closes.
+struct ClosedLog;
+
+impl Log for ClosedLog {
+    fn head(&self) -> engine::EngineResult<u64> {
+        Err(engine::EngineError("the store is closed".into()))
+    }
+    fn append(&self, _: u64, _: u64, _: Vec<LogValue>) -> Result<(), AppendError> {
+        Err(AppendError::Failed(engine::EngineError("the store is closed".into())))
+    }
+    fn read(&self, _: u64) -> log::LogValues<'_> {
+        Box::new(std::iter::once(Err(engine::EngineError("the store is closed".into()))))
+    }
+    fn wait_beyond(&self, seen: u64, _: std::time::Duration) -> engine::EngineResult<u64> {
+        Ok(seen)
+    }
+    fn derived_get(&self, _: &[u8]) -> engine::EngineResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn derived_put(&self, _: &[u8], _: Option<Vec<u8>>) -> engine::EngineResult<()> {
+        Err(engine::EngineError("the store is closed".into()))
+    }
+    fn size_on_disk(&self) -> engine::EngineResult<u64> {
+        Ok(0)
+    }
+    fn available_space(&self) -> engine::EngineResult<Option<u64>> {
+        Ok(None)
     }
 }
 
@@ -122,6 +148,8 @@ impl Drop for Inner {
             let _ = writer.join();
         }
         let Some(engine) = self.engine.take() else { return };
+        // The log holds the engine too: drop it first so the engine's count tells who else has it.
+        self.log = Arc::new(ClosedLog);
         // Only a healthy engine that nothing else holds is closed here and can be reopened.
         let settle = self.settle_on_close && Arc::strong_count(&engine) == 1 && self.shared.refusal().is_none();
         drop(engine);
@@ -160,7 +188,7 @@ macro_rules! query_methods {
         $(
             $(#[$doc])*
             pub fn $name(&self, scope: &Scope, request: &$request) -> StoreResult<$response> {
-                query::$name(&self.state(), scope, request).map_err(StoreError::from_read)
+                query::$name(&*self.state(), scope, request).map_err(StoreError::from_read)
             }
         )*
     };
@@ -188,10 +216,12 @@ impl Store {
     /// Refuses a store newer than this binary; the store must not be open elsewhere.
     pub fn repair(dir: impl AsRef<Path>, progress: verify::Progress, dry_run: bool) -> StoreResult<RepairReport> {
         let path = dir.as_ref();
-        let engine = SledEngine::open(path, &SledOptions::default())
-            .map_err(|e| StoreError::storage("opening the store to repair", e))?;
-        migrate::prepare(&engine, path)?;
-        let report = verify::repair(&engine, progress, dry_run)?;
+        let engine: Arc<dyn Engine> = Arc::new(
+            SledEngine::open(path, &SledOptions::default())
+                .map_err(|e| StoreError::storage("opening the store to repair", e))?,
+        );
+        migrate::prepare(&*engine, path)?;
+        let report = verify::repair(engine, progress, dry_run)?;
         tracing::info!(path = %path.display(), head = report.head, removed = report.removed.len(), dry_run, "repair");
         Ok(report)
     }
@@ -210,10 +240,22 @@ impl Store {
     ) -> StoreResult<Store> {
         migrate::prepare(&*engine, &path)?;
         let (head, last_time) = recover(&*engine)?;
-        let shared = Arc::new(Shared::new(head));
+        let log: Arc<dyn Log> = Arc::new(KvLog::new(Arc::clone(&engine), head, options.sync));
+        let started = std::time::Instant::now();
+        let mut views = memory::Views::default();
+        verify::catch_up(&*log, &mut views, &|done, total| {
+            tracing::debug!(done, total, "folding the log into the views")
+        })?;
+        tracing::info!(
+            head,
+            tasks = views.task_count(),
+            seconds = started.elapsed().as_secs_f64(),
+            "views folded from the log"
+        );
+        let shared = Arc::new(Shared::new(views));
         let (sender, receiver) = flume::bounded(options.queue_depth.max(1));
         let writer = writer::spawn(
-            Arc::clone(&engine),
+            Arc::clone(&log),
             Arc::clone(&shared),
             Arc::clone(&options.clock),
             WriterOptions {
@@ -222,7 +264,6 @@ impl Store {
                 id_seed: options.id_seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128()),
                 min_free_space: options.min_free_space,
             },
-            head,
             last_time,
             receiver,
         )
@@ -231,6 +272,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 engine: Some(engine),
+                log,
                 shared,
                 queue: Some(sender),
                 writer: Some(writer),
@@ -249,10 +291,10 @@ impl Store {
         self.inner.queue.as_ref().expect("the queue lives as long as the store")
     }
 
-    pub(crate) fn state(&self) -> reader::SledState<'_> {
-        reader::SledState {
-            engine: self.inner.engine(),
-        }
+    /// The views at the published head, for reading. Hold it briefly and never take it twice on
+    /// one thread: the writer waits for it to apply the next group.
+    pub(crate) fn state(&self) -> std::sync::RwLockReadGuard<'_, memory::Views> {
+        self.inner.shared.views()
     }
 
     /// Executes a command: returns once its events are durable (or it was refused).
@@ -331,27 +373,50 @@ impl Store {
     /// Up to `limit` log records from `from` (inclusive), in seq order; only durable ones.
     pub fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
         let head = self.head_seq();
-        let mut records = self
-            .state()
-            .log_range(from.max(1), limit)
-            .map_err(StoreError::from_read)?;
-        records.retain(|r| r.seq <= head);
+        let from = from.max(1);
+        let mut records = Vec::new();
+        if limit == 0 || from > head {
+            return Ok(records);
+        }
+        for value in self.inner.log.read(from) {
+            let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
+            for frame in codec::log_frames(value.first, &value.bytes) {
+                let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if seq < from {
+                    continue;
+                }
+                if seq > head || records.len() == limit {
+                    return Ok(records);
+                }
+                records.push(codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+        }
         Ok(records)
+    }
+
+    /// The log record at `seq`, if it is durable.
+    fn log_record(&self, seq: u64) -> StoreResult<Option<LogRecord>> {
+        Ok(self.read_log(seq, 1)?.pop().filter(|r| r.seq == seq))
     }
 
     /// The events about one task (by id), after seq `after`, in order; at most `limit`.
     pub fn task_history(&self, task_id: &str, after: Option<u64>, limit: usize) -> StoreResult<Vec<LogRecord>> {
-        let state = self.state();
         let head = self.head_seq();
+        let history = {
+            use crate::domain::state::StateView;
+            let state = self.state();
+            state
+                .task(task_id)
+                .map_err(StoreError::from_read)?
+                .map(|r| r.history)
+                .unwrap_or_default()
+        };
         let mut records = Vec::new();
-        for seq in state
-            .task_event_seqs(task_id, after, limit)
-            .map_err(StoreError::from_read)?
-        {
+        for seq in history.into_iter().filter(|s| after.is_none_or(|a| *s > a)).take(limit) {
             if seq > head {
                 break;
             }
-            match state.log_record(seq).map_err(StoreError::from_read)? {
+            match self.log_record(seq)? {
                 Some(record) => records.push(record),
                 None => {
                     return Err(StoreError::Corrupt(format!(
@@ -381,7 +446,7 @@ impl Store {
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> StoreResult<u64> {
         self.inner
-            .engine()
+            .log
             .size_on_disk()
             .map_err(|e| StoreError::storage("measuring the store", e))
     }
@@ -389,32 +454,36 @@ impl Store {
     /// Runs `work` on the writer thread between groups, with writes paused.
     fn maintenance<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&dyn Engine) -> StoreResult<T> + Send + 'static,
+        work: impl FnOnce(&mut writer::WriterState) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (reply, answer) = flume::bounded(1);
         self.queue()
             .send(Job::Maintenance(Box::new(move |state| {
-                let _ = reply.send(work(&*state.engine));
+                let _ = reply.send(work(state));
             })))
             .map_err(|_| StoreError::Closed)?;
         answer.recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Rebuilds every view from the log in memory and compares with the stored views. Writes
-    /// wait while it runs. `progress(done, total)` is called as records are replayed.
+    /// Folds the whole log again and compares it with the views. Writes wait while it runs.
+    /// `progress(done, total)` is called as records are replayed.
     pub fn verify(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<VerifyReport> {
-        self.maintenance(move |engine| verify::verify(engine, &progress))
+        self.maintenance(move |state| verify::verify(&*state.log, &state.shared.views(), &progress))
     }
 
-    /// Every stored view entry (records, indexes, head), in key order: for audit tools
-    /// and tests that compare a store with a model. Writes wait while it is read.
+    /// Every entry of the views (records, indexes, head), in key order, as the first version
+    /// stored them: for audit tools and tests that compare a store with a model.
     pub fn view_entries(&self) -> StoreResult<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
-        self.maintenance(verify::stored_entries)
+        Ok(verify::stored_entries(&self.state()))
     }
 
-    /// Rewrites every stored view from the log. Writes wait while it runs.
+    /// Replaces the views with a fold of the whole log. Writes wait while it runs.
     pub fn rebuild(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<RebuildReport> {
-        self.maintenance(move |engine| verify::rebuild(engine, &progress))
+        self.maintenance(move |state| {
+            let (views, report) = verify::rebuild(&*state.log, &state.shared.views(), &progress)?;
+            *state.shared.views_mut() = views;
+            Ok(report)
+        })
     }
 }
 

@@ -1,6 +1,7 @@
-//! The writer's view of state during one group commit: committed views read through the engine,
-//! with the records earlier commands of the same group changed laid over them. At the end of the
-//! group its changes become view writes (records plus index diffs) in the group's one batch.
+//! The writer's view of state during one group commit: the committed in-memory views, with the
+//! records earlier commands of the same group changed laid over them. At the end of the group
+//! its changes become a `ViewBatch` (records plus index diffs), applied to the views once the
+//! group is durable in the log. `rebuild` and the open-time fold use it the same way.
 //! Does not decide or fold events itself; `decide` and `evolve` work through it.
 
 use std::cell::RefCell;
@@ -9,7 +10,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::engine::WriteBatch;
-use super::reader::SledState;
+use super::keys;
+use super::memory::{TaskWrite, ViewBatch, Views};
 use super::views::View;
 use crate::domain::error::DomainResult;
 use crate::domain::ids::Scope;
@@ -29,47 +31,8 @@ struct Slot<T> {
 
 type Slots<K, T> = RefCell<HashMap<K, Slot<T>>>;
 
-/// Records as last applied, kept by the writer across groups so that a hot record is neither
-/// read from sled nor decoded again. Exact by construction: only the writer changes records, it
-/// updates the cache after each applied batch, and clears it when anything else (maintenance, a
-/// failed write) may have changed the views.
-#[derive(Default)]
-pub(crate) struct RecordCache {
-    tasks: HashMap<String, Arc<TaskRecord>>,
-    clusters: HashMap<(Scope, String), Arc<ClusterRecord>>,
-    instances: HashMap<String, Arc<ContainerInstanceRecord>>,
-}
-
-/// Records kept at most; beyond it the cache starts over (the writer's working set is small).
-const CACHE_RECORDS: usize = 16_384;
-
-impl RecordCache {
-    pub fn clear(&mut self) {
-        *self = RecordCache::default();
-    }
-
-    /// Takes in what a group applied.
-    pub fn absorb(&mut self, changes: Changes) {
-        if self.tasks.len() + changes.tasks.len() > CACHE_RECORDS {
-            self.tasks.clear();
-        }
-        self.tasks.extend(changes.tasks);
-        self.clusters.extend(changes.clusters);
-        self.instances.extend(changes.instances);
-    }
-}
-
-/// The records a group changed, for the cache once the group is applied.
-#[derive(Default)]
-pub(crate) struct Changes {
-    tasks: Vec<(String, Arc<TaskRecord>)>,
-    clusters: Vec<((Scope, String), Arc<ClusterRecord>)>,
-    instances: Vec<(String, Arc<ContainerInstanceRecord>)>,
-}
-
 pub struct Overlay<'a> {
-    base: SledState<'a>,
-    cache: &'a RecordCache,
+    base: &'a Views,
     tasks: Slots<String, TaskRecord>,
     clusters: Slots<(Scope, String), ClusterRecord>,
     task_definitions: Slots<(Scope, String, u32), TaskDefinitionRecord>,
@@ -102,10 +65,9 @@ fn get<K: Hash + Eq, T: Clone>(
 }
 
 impl<'a> Overlay<'a> {
-    pub fn new(base: SledState<'a>, cache: &'a RecordCache) -> Self {
+    pub fn new(base: &'a Views) -> Self {
         Overlay {
             base,
-            cache,
             tasks: RefCell::default(),
             clusters: RefCell::default(),
             task_definitions: RefCell::default(),
@@ -117,19 +79,15 @@ impl<'a> Overlay<'a> {
     }
 
     fn load_task(&self, id: &str) -> DomainResult<Option<Arc<TaskRecord>>> {
-        cached(&self.cache.tasks, &id.to_string(), || self.base.task(id))
+        arc(self.base.task(id))
     }
 
     fn load_cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<Arc<ClusterRecord>>> {
-        cached(&self.cache.clusters, &(scope.clone(), name.to_string()), || {
-            self.base.cluster(scope, name)
-        })
+        arc(self.base.cluster(scope, name))
     }
 
     fn load_instance(&self, id: &str) -> DomainResult<Option<Arc<ContainerInstanceRecord>>> {
-        cached(&self.cache.instances, &id.to_string(), || {
-            self.base.container_instance(id)
-        })
+        arc(self.base.container_instance(id))
     }
 
     fn put<K: Hash + Eq, T>(
@@ -159,23 +117,19 @@ impl<'a> Overlay<'a> {
         );
     }
 
-    /// The view writes of everything this group changed, and the changed records for the cache.
-    pub fn into_batch(self, batch: &mut WriteBatch) -> DomainResult<Changes> {
+    /// The view changes of everything this group changed.
+    pub fn into_batch(self) -> DomainResult<ViewBatch> {
         if let Some(fault) = self.fault.into_inner() {
             return Err(fault);
         }
-        let changes = Changes {
-            tasks: changed(&self.tasks),
-            clusters: changed(&self.clusters),
-            instances: changed(&self.instances),
-        };
-        diff(self.tasks, batch);
-        diff(self.clusters, batch);
-        diff(self.task_definitions, batch);
-        diff(self.families, batch);
-        diff(self.instances, batch);
-        diff(self.tokens, batch);
-        Ok(changes)
+        let mut batch = ViewBatch::default();
+        diff_tasks(self.tasks, &mut batch.tasks);
+        diff(self.clusters, &mut batch.other);
+        diff(self.task_definitions, &mut batch.other);
+        diff(self.families, &mut batch.other);
+        diff(self.instances, &mut batch.other);
+        diff(self.tokens, &mut batch.other);
+        Ok(batch)
     }
 }
 
@@ -183,24 +137,29 @@ fn arc<T>(record: DomainResult<Option<T>>) -> DomainResult<Option<Arc<T>>> {
     record.map(|r| r.map(Arc::new))
 }
 
-fn changed<K: Clone, T>(slots: &Slots<K, T>) -> Vec<(K, Arc<T>)> {
-    slots
-        .borrow()
-        .iter()
-        .filter(|(_, slot)| slot.dirty)
-        .filter_map(|(k, slot)| slot.current.clone().map(|r| (k.clone(), r)))
-        .collect()
+/// Whether a slot ends where it started.
+fn unchanged<T: PartialEq>(slot: &Slot<T>) -> bool {
+    match (&slot.original, &slot.current) {
+        (Some(old), Some(new)) => Arc::ptr_eq(old, new) || old == new,
+        (None, None) => true,
+        _ => false,
+    }
 }
 
-/// A committed record: from the writer's cache, else read from sled.
-fn cached<K: Hash + Eq, T>(
-    cache: &HashMap<K, Arc<T>>,
-    key: &K,
-    load: impl FnOnce() -> DomainResult<Option<T>>,
-) -> DomainResult<Option<Arc<T>>> {
-    match cache.get(key) {
-        Some(record) => Ok(Some(Arc::clone(record))),
-        None => Ok(load()?.map(Arc::new)),
+/// The task records that changed, with the listings each left and joined.
+fn diff_tasks(slots: Slots<String, TaskRecord>, out: &mut Vec<TaskWrite>) {
+    for (id, slot) in slots.into_inner() {
+        if !slot.dirty || unchanged(&slot) {
+            continue;
+        }
+        let old = slot.original.as_deref().map(keys::task_listings).unwrap_or_default();
+        let new = slot.current.as_deref().map(keys::task_listings).unwrap_or_default();
+        out.push(TaskWrite {
+            left: old.iter().filter(|l| !new.contains(l)).cloned().collect(),
+            joined: new.iter().filter(|l| !old.contains(l)).cloned().collect(),
+            record: slot.current.as_deref().map(|r| r.encode_stored()),
+            id,
+        });
     }
 }
 
@@ -211,15 +170,7 @@ where
     T::Id: Hash + Eq,
 {
     for (id, slot) in slots.into_inner() {
-        if !slot.dirty {
-            continue;
-        }
-        let unchanged = match (&slot.original, &slot.current) {
-            (Some(old), Some(new)) => Arc::ptr_eq(old, new) || old == new,
-            (None, None) => true,
-            _ => false,
-        };
-        if unchanged {
+        if !slot.dirty || unchanged(&slot) {
             continue;
         }
         let old_indexes = slot.original.as_deref().map(|r| r.index_keys(&id)).unwrap_or_default();

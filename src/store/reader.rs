@@ -1,16 +1,15 @@
-//! Reading the views straight from the engine, from any thread, without the writer: the
-//! `StateView`/`StateIndex` implementation queries and the writer's overlay build on, and reading
-//! the log itself (by seq, and per task through the history its record keeps).
+//! Reading view records keyed as in `keys` from an ordered key-value space: the in-memory views
+//! keep every record but the tasks that way (`memory::OtherEntries`) and read them through
+//! `SledState`. Also finds the log value holding a seq in a key-value log (`KvLog`).
 //! Does not write.
 
-use super::codec::{decode_view, log_frames, unframe_log_record};
+use super::codec::decode_view;
 use super::engine::{Engine, EngineError, EngineResult};
 use super::keys;
 use super::views::View;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::Scope;
 use crate::domain::state::{task_is_stopped, StateIndex, StateView, TaskListing};
-use crate::proto::log::LogRecord;
 use crate::proto::state::{
     ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
 };
@@ -35,7 +34,7 @@ pub fn log_value_holding(engine: &dyn Engine, seq: u64) -> EngineResult<Option<(
     }
 }
 
-/// The committed views, read through an engine.
+/// View records read through an engine (in memory: `memory::OtherEntries`).
 pub struct SledState<'a> {
     pub engine: &'a dyn Engine,
 }
@@ -65,67 +64,6 @@ impl SledState<'_> {
             out.push(key[prefix.len()..].to_vec());
         }
         Ok(out)
-    }
-
-    /// The head of the log: the highest seq written.
-    pub fn head_seq(&self) -> DomainResult<u64> {
-        Ok(match self.engine.get(keys::META_HEAD_SEQ).map_err(fault)? {
-            Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes.try_into().expect("8 bytes")),
-            Some(_) => return Err(fault("meta head_seq is damaged")),
-            None => 0,
-        })
-    }
-
-    /// The log record at `seq`, if written.
-    pub fn log_record(&self, seq: u64) -> DomainResult<Option<LogRecord>> {
-        let Some((first, value)) = log_value_holding(self.engine, seq).map_err(fault)? else {
-            return Ok(None);
-        };
-        for frame in log_frames(first, &value) {
-            let (at, frame) = frame.map_err(fault)?;
-            if at == seq {
-                return unframe_log_record(seq, frame).map(Some).map_err(fault);
-            }
-        }
-        Ok(None)
-    }
-
-    /// Up to `limit` log records from `from` (inclusive), in seq order.
-    pub fn log_range(&self, from: u64, limit: usize) -> DomainResult<Vec<LogRecord>> {
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let start = match log_value_holding(self.engine, from).map_err(fault)? {
-            Some((first, _)) => first,
-            None => from,
-        };
-        let end = keys::prefix_end(&[keys::LOG]);
-        for entry in self.engine.range(&keys::log(start), &end) {
-            let (key, value) = entry.map_err(fault)?;
-            let first =
-                keys::log_seq(&key).ok_or_else(|| fault(format!("damaged log key {}", keys::describe(&key))))?;
-            for frame in log_frames(first, &value) {
-                let (seq, frame) = frame.map_err(fault)?;
-                if seq >= from {
-                    out.push(unframe_log_record(seq, frame).map_err(fault)?);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Seqs of a task's events after `after`, ascending, at most `limit`.
-    pub fn task_event_seqs(&self, task_id: &str, after: Option<u64>, limit: usize) -> DomainResult<Vec<u64>> {
-        let history = self.task(task_id)?.map(|r| r.history).unwrap_or_default();
-        Ok(history
-            .into_iter()
-            .filter(|s| after.is_none_or(|a| *s > a))
-            .take(limit)
-            .collect())
     }
 }
 

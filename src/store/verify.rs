@@ -1,8 +1,9 @@
-//! Replay of the whole log: `fold` reads every record in seq order (checking density, CRCs and
-//! that each event applies), `verify` compares the views it yields with the stored ones and
-//! reports the first differences, `rebuild` rewrites the stored views from it, and `repair`
-//! cuts a damaged end off the log (a torn record, a gap, a head ahead of the log) and rebuilds.
-//! Does not run concurrently with writes: the store runs these on its writer thread.
+//! Replay of the log: `fold` reads every record in seq order (checking density, CRCs and that
+//! each event applies) into the reference `MemoryState`, `catch_up` folds the log after the
+//! views' head into the in-memory views (how a store opens), `verify` compares the views with a
+//! fold of the whole log and reports the first differences, `rebuild` replaces the views with a
+//! fold, and `repair` cuts a damaged end off the log (a torn record, a gap, a head ahead of the
+//! log). Does not run concurrently with writes: the store runs these on its writer thread.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,9 @@ use super::codec::{log_frames, unframe_log_record, LogChunk};
 use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
 use super::keys;
+use super::log::{KvLog, Log};
+use super::memory::Views;
+use super::overlay::Overlay;
 use super::reader::log_value_holding;
 use super::views;
 use crate::domain::{evolve, MemoryState};
@@ -26,8 +30,8 @@ pub struct Folded {
 
 /// Folds the log from seq 1 into memory. Stops at the first gap, damaged record or event that
 /// does not apply, naming its seq.
-pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
-    match fold_intact(engine, progress, u64::MAX)? {
+pub fn fold(log: &dyn Log, progress: Progress) -> StoreResult<Folded> {
+    match fold_intact(log, progress, u64::MAX)? {
         (folded, None) => Ok(folded),
         (_, Some(problem)) => Err(StoreError::Corrupt(problem)),
     }
@@ -36,8 +40,8 @@ pub fn fold(engine: &dyn Engine, progress: Progress) -> StoreResult<Folded> {
 /// Folds the log from seq 1 up to `until` or to the first record that is missing, damaged or
 /// does not apply; returns the fold of the intact prefix and, if it stopped early, why.
 /// A second thread reads and decodes the log while this one folds it.
-fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResult<(Folded, Option<String>)> {
-    let total = head_of(engine)?;
+fn fold_intact(log: &dyn Log, progress: Progress, until: u64) -> StoreResult<(Folded, Option<String>)> {
+    let total = log.head().map_err(|e| StoreError::storage("reading the head", e))?;
     let mut state = MemoryState::default();
     let mut head = 0u64;
     let mut problem = None;
@@ -46,7 +50,7 @@ fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResu
         let (records, decoded) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS);
         // Emptied chunks go back to the decoder: fresh ones would cost new pages from the kernel.
         let (emptied, reuse) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS + 2);
-        threads.spawn(move || decode_log(engine, until, &records, &reuse));
+        threads.spawn(move || decode_log(log, 1, until, &records, &reuse));
         for mut chunk in decoded.iter() {
             for item in chunk.drain(..) {
                 let (seq, record) = match item {
@@ -74,11 +78,57 @@ fn fold_intact(engine: &dyn Engine, progress: Progress, until: u64) -> StoreResu
     })?;
     if let Some((seq, e)) = refold {
         // The failed event may have changed part of the state: fold again without it.
-        let (folded, _) = fold_intact(engine, progress, seq - 1)?;
+        let (folded, _) = fold_intact(log, progress, seq - 1)?;
         return Ok((folded, Some(format!("seq {seq}: {e}"))));
     }
     progress(head, total);
     Ok((Folded { state, head }, problem))
+}
+
+/// Folds the log after `views.head` into `views`, a decoded chunk at a time (each through an
+/// `Overlay`, as the writer folds a group), with a second thread reading and checking the log.
+/// Fails at the first record that is missing, damaged or does not apply.
+pub fn catch_up(log: &dyn Log, views: &mut Views, progress: Progress) -> StoreResult<()> {
+    let total = log.head().map_err(|e| StoreError::storage("reading the head", e))?;
+    if views.head >= total {
+        return Ok(());
+    }
+    let from = views.head + 1;
+    std::thread::scope(|threads| -> StoreResult<()> {
+        let (records, decoded) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS);
+        let (emptied, reuse) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS + 2);
+        threads.spawn(move || decode_log(log, from, u64::MAX, &records, &reuse));
+        for mut chunk in decoded.iter() {
+            let mut last = views.head;
+            let batch = {
+                let mut overlay = Overlay::new(views);
+                for item in chunk.drain(..) {
+                    let (seq, record) = match item {
+                        Decoded::Record(seq, record) => (seq, record),
+                        Decoded::Problem(why) => return Err(StoreError::Corrupt(why)),
+                        Decoded::Failed(e) => return Err(e),
+                    };
+                    let event = record.event.as_ref().expect("unframe checks the event");
+                    let time = record.time.unwrap_or_default();
+                    evolve(&mut overlay, seq, &time, event)
+                        .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
+                    last = seq;
+                }
+                overlay.into_batch().map_err(StoreError::from_read)?
+            };
+            views.apply(batch, last);
+            progress(last, total);
+            let _ = emptied.try_send(chunk);
+        }
+        Ok(())
+    })?;
+    if views.head != total {
+        return Err(StoreError::Corrupt(format!(
+            "the log ends at seq {}, but its head is {total}",
+            views.head
+        )));
+    }
+    Ok(())
 }
 
 /// Chunks of decoded records in flight between the decoding thread and the fold.
@@ -94,18 +144,17 @@ enum Decoded {
     Failed(StoreError),
 }
 
-/// Reads the log from seq 1 up to `until` in chunks, checking density and each frame, and stops
+/// Reads the log from `from` up to `until` in chunks, checking density and each frame, and stops
 /// after the first problem or when the fold stops listening.
 fn decode_log(
-    engine: &dyn Engine,
+    log: &dyn Log,
+    from: u64,
     until: u64,
     out: &flume::Sender<Vec<Decoded>>,
     reuse: &flume::Receiver<Vec<Decoded>>,
 ) {
-    let start = keys::log(1);
-    let end = keys::prefix_end(&[keys::LOG]);
     let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
-    let mut expected = 1u64;
+    let mut expected = from;
     // Sends what is decoded so far; false once the fold stops listening or after a problem.
     let send = |item: Decoded, chunk: &mut Vec<Decoded>| {
         let last = !matches!(item, Decoded::Record(..));
@@ -120,21 +169,25 @@ fn decode_log(
         }
         true
     };
-    for entry in engine.range(&start, &end) {
+    for entry in log.read(from) {
         if expected > until {
             break;
         }
-        let (key, value) = match entry {
-            Ok(entry) => entry,
+        let value = match entry {
+            Ok(value) => value,
             Err(e) => {
                 send(Decoded::Failed(StoreError::storage("reading the log", e)), &mut chunk);
                 return;
             }
         };
-        let first = match keys::log_seq(&key) {
-            None => Err(format!("damaged log key {}", keys::describe(&key))),
-            Some(first) if first != expected => Err(format!("the log jumps from seq {} to seq {first}", expected - 1)),
-            Some(first) => Ok(first),
+        let first = value.first;
+        // A value that starts before `from` holds it further in.
+        let first = if first < expected && expected == from && first <= from {
+            Ok(first)
+        } else if first != expected {
+            Err(format!("the log jumps from seq {} to seq {first}", expected - 1))
+        } else {
+            Ok(first)
         };
         let first = match first {
             Ok(first) => first,
@@ -143,7 +196,10 @@ fn decode_log(
                 return;
             }
         };
-        for frame in log_frames(first, &value) {
+        for frame in log_frames(first, &value.bytes) {
+            if frame.as_ref().is_ok_and(|(seq, _)| *seq < from) {
+                continue;
+            }
             let item = match frame.and_then(|(seq, frame)| unframe_log_record(seq, frame).map(|r| (seq, r))) {
                 Ok((seq, _)) if seq > until => break,
                 Ok((seq, record)) => Decoded::Record(seq, record),
@@ -197,98 +253,61 @@ impl Mismatch {
     }
 }
 
-/// Compares the entries the folded log implies (views, indexes, the head) with those stored.
-/// The expected entries are derived and sorted while a second thread reads the stored ones in key
-/// order; then both are walked side by side, so neither side is kept in a map. `on` gets each
-/// mismatch in key order with the key and the expected value (none when unexpected). Returns how
-/// many keys were compared.
-fn compare(
-    engine: &dyn Engine,
-    folded: &Folded,
-    mut on: impl FnMut(Mismatch, Vec<u8>, Option<Vec<u8>>),
-) -> StoreResult<u64> {
+/// Compares the entries the folded log implies (views, indexes, the head) with the views'.
+/// Both sides are sorted and walked side by side. `on` gets each mismatch in key order with the
+/// key and the expected value (none when unexpected). Returns how many keys were compared.
+fn compare(views: &Views, folded: &Folded, mut on: impl FnMut(Mismatch, Vec<u8>, Option<Vec<u8>>)) -> StoreResult<u64> {
     use std::cmp::Ordering::{Equal, Greater, Less};
-    let mut checked = 0;
-    let expected_head = (folded.head > 0).then(|| folded.head.to_be_bytes().to_vec());
-    let stored_head = engine
-        .get(keys::META_HEAD_SEQ)
-        .map_err(|e| StoreError::storage("reading the head", e))?;
-    let head_key = || keys::META_HEAD_SEQ.to_vec();
-    match (expected_head, stored_head) {
-        (None, None) => {}
-        (Some(expected), None) => on(Mismatch::Missing, head_key(), Some(expected)),
-        (None, Some(_)) => on(Mismatch::Unexpected, head_key(), None),
-        (Some(expected), Some(stored)) if expected != stored => on(Mismatch::Different, head_key(), Some(expected)),
-        (Some(_), Some(_)) => {}
+    let mut checked = 1;
+    if views.head != folded.head {
+        on(
+            Mismatch::Different,
+            keys::META_HEAD_SEQ.to_vec(),
+            Some(folded.head.to_be_bytes().to_vec()),
+        );
     }
-    checked += 1;
-    std::thread::scope(|threads| {
-        let (sender, receiver) = flume::unbounded::<Vec<views::Entry>>();
-        let reader = threads.spawn(move || read_stored(engine, &sender));
-        let mut expected = views::all_sorted(&folded.state).into_iter().peekable();
-        let mut stored = receiver.into_iter().flatten().peekable();
-        loop {
-            let order = match (expected.peek(), stored.peek()) {
-                (None, None) => break,
-                (Some(_), None) => Less,
-                (None, Some(_)) => Greater,
-                (Some((e, _)), Some((s, _))) => e.cmp(s),
-            };
-            checked += 1;
-            match order {
-                Less => {
-                    let (key, value) = expected.next().expect("peeked");
-                    on(Mismatch::Missing, key, Some(value));
-                }
-                Greater => on(Mismatch::Unexpected, stored.next().expect("peeked").0, None),
-                Equal => {
-                    let (key, value) = expected.next().expect("peeked");
-                    if stored.next().expect("peeked").1 != value {
-                        on(Mismatch::Different, key, Some(value));
-                    }
+    let (expected, stored) = std::thread::scope(|threads| {
+        let stored = threads.spawn(|| views.entries());
+        let expected = views::all_sorted(&folded.state);
+        (
+            expected,
+            stored.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    let mut expected = expected.into_iter().peekable();
+    let mut stored = stored.into_iter().peekable();
+    loop {
+        let order = match (expected.peek(), stored.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Less,
+            (None, Some(_)) => Greater,
+            (Some((e, _)), Some((s, _))) => e.cmp(s),
+        };
+        checked += 1;
+        match order {
+            Less => {
+                let (key, value) = expected.next().expect("peeked");
+                on(Mismatch::Missing, key, Some(value));
+            }
+            Greater => on(Mismatch::Unexpected, stored.next().expect("peeked").0, None),
+            Equal => {
+                let (key, value) = expected.next().expect("peeked");
+                if stored.next().expect("peeked").1 != value {
+                    on(Mismatch::Different, key, Some(value));
                 }
             }
         }
-        // A read that failed ended the stored side early: its error wins over the mismatches.
-        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(checked)
-    })
-}
-
-/// The stored view and index entries, in key order.
-fn stored_views(engine: &dyn Engine) -> impl Iterator<Item = StoreResult<views::Entry>> + '_ {
-    let mut prefixes = keys::VIEW_PREFIXES;
-    prefixes.sort_unstable();
-    prefixes.into_iter().flat_map(move |prefix| {
-        engine
-            .range(&[prefix], &keys::prefix_end(&[prefix]))
-            .map(|entry| entry.map_err(|e| StoreError::storage("reading the views", e)))
-    })
-}
-
-/// Sends the stored view and index entries in key order, in chunks.
-fn read_stored(engine: &dyn Engine, out: &flume::Sender<Vec<views::Entry>>) -> StoreResult<()> {
-    let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
-    for entry in stored_views(engine) {
-        chunk.push(entry?);
-        if chunk.len() == RECORDS_PER_CHUNK && out.send(std::mem::take(&mut chunk)).is_err() {
-            return Ok(());
-        }
     }
-    let _ = out.send(chunk);
-    Ok(())
+    Ok(checked)
 }
 
-/// Every derived entry actually stored: the views, their indexes and the head.
-pub fn stored_entries(engine: &dyn Engine) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
-    let mut stored = stored_views(engine).collect::<StoreResult<BTreeMap<_, _>>>()?;
-    if let Some(head) = engine
-        .get(keys::META_HEAD_SEQ)
-        .map_err(|e| StoreError::storage("reading the head", e))?
-    {
-        stored.insert(keys::META_HEAD_SEQ.to_vec(), head);
+/// Every entry of the views (records, indexes, and the head under `Mhead_seq`), in key order.
+pub fn stored_entries(views: &Views) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut stored: BTreeMap<_, _> = views.entries().into_iter().collect();
+    if views.head > 0 {
+        stored.insert(keys::META_HEAD_SEQ.to_vec(), views.head.to_be_bytes().to_vec());
     }
-    Ok(stored)
+    stored
 }
 
 /// One way the stored views differ from the log.
@@ -318,12 +337,12 @@ impl VerifyReport {
     }
 }
 
-/// Rebuilds every view from the log in memory and compares it with the stored views.
-pub fn verify(engine: &dyn Engine, progress: Progress) -> StoreResult<VerifyReport> {
-    let folded = fold(engine, progress)?;
+/// Folds the whole log into the reference model and compares it with the views.
+pub fn verify(log: &dyn Log, views: &Views, progress: Progress) -> StoreResult<VerifyReport> {
+    let folded = fold(log, progress)?;
     let mut differences = 0;
     let mut first_differences = Vec::new();
-    let entries_checked = compare(engine, &folded, |mismatch, key, _| {
+    let entries_checked = compare(views, &folded, |mismatch, key, _| {
         differences += 1;
         if first_differences.len() < 20 {
             first_differences.push(Difference {
@@ -349,41 +368,27 @@ pub struct RebuildReport {
     pub entries_removed: u64,
 }
 
-/// Rewrites the stored views so they are exactly what the log implies, then syncs.
-pub fn rebuild(engine: &dyn Engine, progress: Progress) -> StoreResult<RebuildReport> {
+/// The views exactly as the log implies them, and how they differ from `views`.
+pub fn rebuild(log: &dyn Log, views: &Views, progress: Progress) -> StoreResult<(Views, RebuildReport)> {
     let started = std::time::Instant::now();
-    let folded = fold(engine, progress)?;
+    let folded = fold(log, progress)?;
     tracing::info!(
         events = folded.head,
         seconds = started.elapsed().as_secs_f64(),
         "rebuild: log folded"
     );
-    let mut batch = WriteBatch::default();
-    let report = rewrite_views(engine, &folded, &mut batch)?;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rebuild: views compared");
-    commit(engine, batch, "writing rebuilt views")?;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rebuild: written");
-    Ok(report)
-}
-
-/// Adds to `batch` what turns the stored views into those of `folded`.
-fn rewrite_views(engine: &dyn Engine, folded: &Folded, batch: &mut WriteBatch) -> StoreResult<RebuildReport> {
     let mut report = RebuildReport {
         events: folded.head,
         entries_written: 0,
         entries_removed: 0,
     };
-    compare(engine, folded, |_, key, expected| match expected {
-        Some(value) => {
-            batch.put(key, value);
-            report.entries_written += 1;
-        }
-        None => {
-            batch.delete(key);
-            report.entries_removed += 1;
-        }
+    compare(views, &folded, |_, _, expected| match expected {
+        Some(_) => report.entries_written += 1,
+        None => report.entries_removed += 1,
     })?;
-    Ok(report)
+    let rebuilt = Views::from_state(&folded.state, folded.head);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rebuild: views replaced");
+    Ok((rebuilt, report))
 }
 
 /// One batch, then a sync: a crash leaves either everything before it or everything after.
@@ -403,27 +408,27 @@ pub struct RepairReport {
     pub problem: Option<String>,
     /// The log entries after the intact prefix (removed unless a dry run), readable.
     pub removed: Vec<String>,
-    /// How the views changed (or would change) to match the intact prefix.
+    /// The events the intact prefix holds (the views are folded from it when the store opens).
     pub views: RebuildReport,
 }
 
 impl RepairReport {
     /// Whether the store needed nothing: an intact log whose views match it.
     pub fn was_healthy(&self) -> bool {
-        self.problem.is_none()
-            && self.removed.is_empty()
-            && self.views.entries_written == 0
-            && self.views.entries_removed == 0
+        self.problem.is_none() && self.removed.is_empty() && self.previous_head == self.head
     }
 }
 
 /// Keeps the longest intact prefix of the log (dense from seq 1, every CRC sound, every event
-/// applying), removes every log entry after it and rewrites the views and the head to match, in
-/// one batch. What it removes was never acknowledged if the damage came from a crash or a failed
+/// applying), removes every log entry after it and sets the head to match, in one batch. What it removes was never acknowledged if the damage came from a crash or a failed
 /// write, since a write is answered only once its whole group is durable. `dry_run` only reports.
-pub fn repair(engine: &dyn Engine, progress: Progress, dry_run: bool) -> StoreResult<RepairReport> {
-    let previous_head = head_of(engine)?;
-    let (folded, problem) = fold_intact(engine, progress, u64::MAX)?;
+pub fn repair(engine: std::sync::Arc<dyn Engine>, progress: Progress, dry_run: bool) -> StoreResult<RepairReport> {
+    let previous_head = head_of(&*engine)?;
+    let (folded, problem) = {
+        let log = KvLog::new(std::sync::Arc::clone(&engine), previous_head, false);
+        fold_intact(&log, progress, u64::MAX)?
+    };
+    let engine = &*engine;
     let mut batch = WriteBatch::default();
     let mut removed = Vec::new();
     // A chunk holding the last intact record may hold damaged ones after it: keep its start.
@@ -456,9 +461,15 @@ pub fn repair(engine: &dyn Engine, progress: Progress, dry_run: bool) -> StoreRe
         removed.push(keys::describe(&key));
         batch.delete(key);
     }
-    let views = rewrite_views(engine, &folded, &mut batch)?;
+    let views = RebuildReport {
+        events: folded.head,
+        entries_written: 0,
+        entries_removed: 0,
+    };
     if folded.head == 0 && previous_head > 0 {
         batch.delete(keys::META_HEAD_SEQ.to_vec());
+    } else if folded.head != previous_head {
+        batch.put(keys::META_HEAD_SEQ.to_vec(), folded.head.to_be_bytes().to_vec());
     }
     let report = RepairReport {
         previous_head,
@@ -468,7 +479,62 @@ pub fn repair(engine: &dyn Engine, progress: Progress, dry_run: bool) -> StoreRe
         views,
     };
     if !dry_run && !report.was_healthy() {
-        commit(engine, batch, "writing the repaired log and views")?;
+        commit(engine, batch, "writing the repaired log")?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::Scope;
+    use crate::domain::StateMut;
+    use crate::proto::state::ClusterRecord;
+    use crate::proto::v1::Cluster;
+
+    #[test]
+    fn compare_names_every_way_views_differ_from_a_fold() {
+        let scope = Scope::new("us-east-1", "123456789012").unwrap();
+        let mut state = MemoryState::default();
+        for name in ["a", "b"] {
+            let cluster = Cluster {
+                cluster_name: Some(name.into()),
+                status: Some("ACTIVE".into()),
+                ..Default::default()
+            };
+            state.put_cluster(
+                &scope,
+                name,
+                ClusterRecord {
+                    cluster: Some(cluster),
+                    ..Default::default()
+                },
+            );
+        }
+        let folded = Folded { state, head: 2 };
+        let views = Views::from_state(&folded.state, 2);
+        let mut found = Vec::new();
+        compare(&views, &folded, |m, key, _| found.push((m, key))).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+
+        let mut damaged = views.clone();
+        let mut batch = super::super::memory::ViewBatch::default();
+        batch.other.put(keys::cluster(&scope, "a"), b"garbage".to_vec());
+        batch.other.delete(keys::cluster(&scope, "b"));
+        batch.other.put(keys::cluster(&scope, "c"), b"stray".to_vec());
+        damaged.apply(batch, 3);
+        let mut found = Vec::new();
+        compare(&damaged, &folded, |m, key, _| found.push((m, key))).unwrap();
+        let kinds: Vec<_> = found.iter().map(|(m, _)| *m).collect();
+        assert_eq!(
+            kinds,
+            [
+                Mismatch::Different,
+                Mismatch::Different,
+                Mismatch::Missing,
+                Mismatch::Unexpected
+            ],
+            "{found:?}"
+        );
+    }
 }

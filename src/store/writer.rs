@@ -1,24 +1,23 @@
 //! The single writer. One thread drains a bounded queue of commands in groups, decides each
-//! against the committed views plus what earlier commands of its group changed, and writes the
-//! group's log records, view changes and head in ONE atomic batch. A second thread, the syncer,
-//! makes applied groups durable (one flush + fdatasync for everything applied so far) and only
-//! then answers their callers, in order. Deciding group N+1 thus overlaps the fsync of group N,
-//! and one fsync often covers several groups. Maintenance (rebuild, verify) runs on the writer
-//! thread, between groups.
-//! Does not serve reads: readers go to the engine directly.
+//! against the in-memory views plus what earlier commands of its group changed, and appends the
+//! group's log records in ONE durable write to the log engine: that append is the commit. Only
+//! then are the group's changes applied to the views, the new head published and the callers
+//! answered, so a reader never sees a change that is not durable nor half a group. While the
+//! writer waits on an append, new commands queue and form the next, larger group.
+//! Maintenance (rebuild, verify, checkpoints) runs on the writer thread, between groups.
+//! Does not serve reads: readers take the views' read lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prost_types::Timestamp;
 
 use super::clock::Clock;
 use super::codec::{LogChunk, LOG_CHUNK_BYTES};
-use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
-use super::keys;
-use super::overlay::{Overlay, RecordCache};
-use super::reader::SledState;
+use super::log::{AppendError, Log, LogValue};
+use super::memory::Views;
+use super::overlay::Overlay;
 use super::Caller;
 use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
 use crate::proto::log::{Cause, LogRecord};
@@ -55,7 +54,7 @@ pub struct WriterStats {
     pub syncs: AtomicU64,
 }
 
-/// State shared between the writer, the syncer and the `Store` handles.
+/// State shared between the writer and the `Store` handles.
 pub(crate) struct Shared {
     /// The last durable seq, and a condition variable rung when it moves.
     pub head: Mutex<u64>,
@@ -65,11 +64,15 @@ pub(crate) struct Shared {
     /// Why writes are refused (after a failed write or fsync), if they are.
     pub refused: Mutex<Option<String>>,
     pub stats: WriterStats,
+    /// The views at the published head; only the writer takes the write lock.
+    pub views: RwLock<Views>,
 }
 
 impl Shared {
-    pub fn new(head: u64) -> Shared {
+    pub fn new(views: Views) -> Shared {
+        let head = views.head;
         Shared {
+            views: RwLock::new(views),
             head: Mutex::new(head),
             head_moved: Condvar::new(),
             head_watch: tokio::sync::watch::Sender::new(head),
@@ -78,11 +81,20 @@ impl Shared {
         }
     }
 
+    /// The views for reading (poisoning is ignored: the views change only between groups).
+    pub fn views(&self) -> RwLockReadGuard<'_, Views> {
+        self.views.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn views_mut(&self) -> RwLockWriteGuard<'_, Views> {
+        self.views.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn head(&self) -> u64 {
         *self.head.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, head: u64) {
+    pub(crate) fn publish(&self, head: u64) {
         *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
         self.head_moved.notify_all();
         self.head_watch.send_replace(head);
@@ -94,7 +106,7 @@ impl Shared {
 
     /// After a failed write or fsync nothing more is written until the store is reopened: the
     /// engine's state is unknown, and retrying an fsync can report success for lost data.
-    fn refuse_writes(&self, context: &'static str, error: &str) {
+    pub(crate) fn refuse_writes(&self, context: &'static str, error: &str) {
         tracing::error!(%error, context, "storage failure: the store refuses writes until it is reopened");
         self.refused
             .lock()
@@ -112,47 +124,31 @@ pub(crate) struct WriterOptions {
 
 /// The writer thread's state; maintenance jobs get it mutably.
 pub(crate) struct WriterState {
-    pub engine: Arc<dyn Engine>,
-    shared: Arc<Shared>,
-    /// The last seq applied (durable or about to be).
-    head: u64,
-    last_time: Timestamp,
+    pub log: Arc<dyn Log>,
+    pub shared: Arc<Shared>,
+    /// The last seq appended (and applied to the views).
+    pub head: u64,
+    pub last_time: Timestamp,
     clock: Arc<dyn Clock>,
     options: WriterOptions,
     seed: IdSeed,
     commands_seen: u64,
-    syncer: flume::Sender<Applied>,
-    cache: RecordCache,
     /// Whether the last group was refused for want of space (to log changes only).
     short_of_space: bool,
 }
 
-/// A group applied to the engine, waiting to be made durable and answered.
-struct Applied {
-    head: u64,
-    needs_sync: bool,
-    answers: Vec<(ReplyTo, StoreResult<Executed>)>,
-}
-
 pub(crate) fn spawn(
-    engine: Arc<dyn Engine>,
+    log: Arc<dyn Log>,
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     options: WriterOptions,
-    head: u64,
     last_time: Timestamp,
     queue: flume::Receiver<Job>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let (to_syncer, applied) = flume::unbounded();
-    let syncer = {
-        let (engine, shared, sync) = (Arc::clone(&engine), Arc::clone(&shared), options.sync);
-        std::thread::Builder::new()
-            .name("taskledger-syncer".into())
-            .spawn(move || run_syncer(&*engine, &shared, sync, applied))?
-    };
     let seed = IdSeed(options.id_seed);
+    let head = shared.head();
     let mut state = WriterState {
-        engine,
+        log,
         shared,
         head,
         last_time,
@@ -160,8 +156,6 @@ pub(crate) fn spawn(
         options,
         seed,
         commands_seen: 0,
-        syncer: to_syncer,
-        cache: RecordCache::default(),
         short_of_space: false,
     };
     std::thread::Builder::new()
@@ -187,10 +181,7 @@ pub(crate) fn spawn(
                 }
                 state.commit(commands);
             }
-            let head = state.head;
-            drop(state); // closes the syncer's queue: it answers what is pending, then stops
-            let _ = syncer.join();
-            tracing::debug!(head, "writer stopped: every store handle is closed");
+            tracing::debug!(head = state.head, "writer stopped: every store handle is closed");
         })
 }
 
@@ -203,7 +194,7 @@ impl WriterState {
         if reserve == 0 {
             return None;
         }
-        let available = match self.engine.available_space() {
+        let available = match self.log.available_space() {
             Ok(Some(available)) => available,
             Ok(None) => return None,
             Err(e) => {
@@ -227,7 +218,7 @@ impl WriterState {
         short.then_some(available)
     }
 
-    /// Decides and applies one group, then hands it to the syncer to be made durable and answered.
+    /// Decides one group, appends its records durably, applies it to the views and answers.
     fn commit(&mut self, group: Vec<Pending>) {
         if group.is_empty() {
             return;
@@ -249,12 +240,13 @@ impl WriterState {
         );
         let _entered = span.enter();
 
-        let engine = Arc::clone(&self.engine);
-        let mut overlay = Overlay::new(SledState { engine: &*engine }, &self.cache);
-        let mut batch = WriteBatch::default();
+        let shared = Arc::clone(&self.shared);
+        let views = shared.views();
+        let mut overlay = Overlay::new(&views);
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
-        // The group's records go into chunks (one sled value per ~4 KiB of records).
+        // The group's records go into chunks (one log value per ~4 KiB of records).
+        let mut values = Vec::new();
         let mut chunk = LogChunk::default();
         let mut chunk_first = self.head + 1;
         for (caller, command, _) in &group {
@@ -286,7 +278,7 @@ impl WriterState {
             for event in decision.events {
                 seq += 1;
                 if let Err(e) = evolve(&mut overlay, seq, &now, &event) {
-                    // The views and the log disagree: write nothing of this group.
+                    // The views and the log would disagree: write nothing of this group.
                     tracing::error!(seq, error = %e, "cannot apply a decided event; the views may be damaged (run verify)");
                     let message = format!("applying seq {seq}: {e}");
                     return fail_all(group, || StoreError::Corrupt(message.clone()));
@@ -299,7 +291,10 @@ impl WriterState {
                 };
                 chunk.push(&record);
                 if chunk.bytes() >= LOG_CHUNK_BYTES {
-                    batch.put(keys::log(chunk_first), std::mem::take(&mut chunk).finish());
+                    values.push(LogValue {
+                        first: chunk_first,
+                        bytes: std::mem::take(&mut chunk).finish(),
+                    });
                     chunk_first = seq + 1;
                 }
             }
@@ -315,86 +310,45 @@ impl WriterState {
             .stats
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        if chunk.records() > 0 {
-            batch.put(keys::log(chunk_first), chunk.finish());
-        }
         if events > 0 {
-            let changes = match overlay.into_batch(&mut batch) {
-                Ok(changes) => changes,
+            if chunk.records() > 0 {
+                values.push(LogValue {
+                    first: chunk_first,
+                    bytes: chunk.finish(),
+                });
+            }
+            let batch = match overlay.into_batch() {
+                Ok(batch) => batch,
                 Err(e) => return fail_all(group, || StoreError::from_read(e.clone())),
             };
-            batch.put(keys::META_HEAD_SEQ.to_vec(), seq.to_be_bytes().to_vec());
-            if let Err(e) = self.engine.apply(batch) {
-                self.cache.clear();
+            drop(views);
+            if let Err(e) = self.log.append(self.head, seq, values) {
+                let context = match &e {
+                    AppendError::Conflict { .. } => "appending a group commit: another writer appended first",
+                    AppendError::Failed(_) => "appending a group commit",
+                };
                 let message = e.to_string();
-                self.shared.refuse_writes("applying a group commit", &message);
+                // A failed append may or may not have reached the disk: nothing more is
+                // written until the store is reopened and has read its log again.
+                self.shared.refuse_writes(context, &message);
                 return fail_all(group, || StoreError::Storage {
-                    context: "applying a group commit",
+                    context,
                     message: message.clone(),
                 });
             }
-            self.cache.absorb(changes);
+            if self.options.sync {
+                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            self.shared.views_mut().apply(batch, seq);
             self.head = seq;
             self.last_time = now;
             self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
+            self.shared.publish(seq);
+        } else {
+            drop(views);
         }
-        // Even a group that wrote nothing is answered through the syncer: its answers may rest
-        // on earlier groups that are applied but not yet durable.
-        let answers = group.into_iter().map(|(_, _, reply)| reply).zip(results).collect();
-        if self
-            .syncer
-            .send(Applied {
-                head: seq,
-                needs_sync: events > 0,
-                answers,
-            })
-            .is_err()
-        {
-            tracing::error!("the syncer thread is gone; answers are lost");
-        }
-    }
-}
-
-/// Makes applied groups durable, as many at a time as have piled up, then answers them in order.
-fn run_syncer(engine: &dyn Engine, shared: &Shared, sync: bool, applied: flume::Receiver<Applied>) {
-    while let Ok(first) = applied.recv() {
-        let mut pending = vec![first];
-        pending.extend(applied.try_iter());
-        let head = pending.iter().map(|a| a.head).max().unwrap_or(0);
-        let outcome = match shared.refusal() {
-            // Applied after a failed sync: built on state that may be lost.
-            Some(reason) => Err(StoreError::WritesRefused(reason)),
-            None if sync && pending.iter().any(|a| a.needs_sync) => match engine.sync() {
-                Ok(()) => {
-                    shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    shared.refuse_writes("making a group commit durable", &message);
-                    Err(StoreError::Storage {
-                        context: "making a group commit durable",
-                        message,
-                    })
-                }
-            },
-            None => Ok(()),
-        };
-        if outcome.is_ok() {
-            shared.publish(head);
-        }
-        for (reply, result) in pending.into_iter().flat_map(|a| a.answers) {
-            // When the group could not be made durable, even its rejections may rest on state
-            // that is now lost: every caller hears of the failure.
-            let answer = match &outcome {
-                Ok(()) => result,
-                Err(StoreError::Storage { context, message }) => Err(StoreError::Storage {
-                    context,
-                    message: message.clone(),
-                }),
-                Err(other) => Err(StoreError::WritesRefused(other.to_string())),
-            };
-            let _ = reply.send(answer);
+        for ((_, _, reply), result) in group.into_iter().zip(results) {
+            let _ = reply.send(result);
         }
     }
 }

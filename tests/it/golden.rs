@@ -5,7 +5,9 @@
 //! `tests/golden/v1/` was written at commit 99d81c8 (schema version 1: whole task records, one
 //! sled value per log record) by the workload of the last test below, `varied_workload`:
 //! `TASKLEDGER_WRITE_GOLDEN=$PWD/tests/golden/v1 cargo test --test it golden::the_golden_workload`
-//! on a checkout of that commit with this file and `support.rs` added.
+//! on a checkout of that commit with this file and `support.rs` added. `tests/golden/v3/` was
+//! written the same way at commit a8cb91a (schema version 3: compact task records and every view
+//! stored in sled beside a chunked log), the last layout before views moved to memory.
 
 use std::path::{Path, PathBuf};
 
@@ -80,7 +82,16 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn a_version_1_store_opens_migrated_with_the_same_log_and_tasks() {
-    let golden = golden("v1");
+    opens_migrated("v1");
+}
+
+#[test]
+fn a_version_3_store_opens_migrated_with_the_same_log_and_tasks() {
+    opens_migrated("v3");
+}
+
+fn opens_migrated(version: &str) {
+    let golden = golden(version);
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&golden.join("store"), dir.path());
     let store = Store::open(dir.path()).unwrap();
@@ -112,6 +123,11 @@ fn a_version_1_store_opens_migrated_with_the_same_log_and_tasks() {
         (0, 0),
         "{rebuilt:?}"
     );
+    // Reopened, it is the same store.
+    let views = store.view_entries().unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.view_entries().unwrap(), views);
 }
 
 /// Writes the golden workload with this binary into a new store, closes it and opens a copy: the

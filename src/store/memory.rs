@@ -1,0 +1,392 @@
+//! The views in memory: every record the fold of the log yields, and the indexes the queries
+//! walk, held compactly (task records in their compact encoded form, task ids as 128-bit
+//! numbers, each listing's ids in one ordered set). Queries and the writer read them through
+//! `StateView`/`StateIndex`; only the writer changes them, by applying a group's `ViewBatch`
+//! after the group is durable in the log. Their entries (`entries`) are the same key/value pairs
+//! the first version stored in sled, so `verify` compares them byte for byte with a fold.
+//! Does not read the log or decide anything.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+
+use super::codec::decode_view;
+use super::compact;
+use super::engine::{Engine, EngineError, EngineResult, Entries, WriteBatch};
+use super::keys;
+use super::reader::SledState;
+use super::views::{self, Entry};
+use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::ids::Scope;
+use crate::domain::lifecycle::DesiredStatus;
+use crate::domain::state::{task_is_stopped, StateIndex, StateView, TaskListing};
+use crate::domain::MemoryState;
+use crate::proto::state::{
+    ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
+};
+use crate::proto::v1::TaskDefinitionStatus;
+
+/// A task id as a map key: the 32 lowercase hex digits taskledger gives every task, as a
+/// number; any other id kept as text. Ordered as the ids' text is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TaskKey {
+    Hex(u128),
+    Text(Box<str>),
+}
+
+impl TaskKey {
+    pub fn of(id: &str) -> TaskKey {
+        let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match hex.then(|| u128::from_str_radix(id, 16).ok()).flatten() {
+            Some(n) => TaskKey::Hex(n),
+            None => TaskKey::Text(id.into()),
+        }
+    }
+
+    pub fn id(&self) -> String {
+        match self {
+            TaskKey::Hex(n) => format!("{n:032x}"),
+            TaskKey::Text(text) => text.to_string(),
+        }
+    }
+}
+
+impl Ord for TaskKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            // 32 hex digits compare as their numbers do.
+            (TaskKey::Hex(a), TaskKey::Hex(b)) => a.cmp(b),
+            (TaskKey::Text(a), TaskKey::Text(b)) => a.cmp(b),
+            _ => self.id().cmp(&other.id()),
+        }
+    }
+}
+
+impl PartialOrd for TaskKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A task record changed by a group: its stored bytes (`None`: removed) and the listings it
+/// left and joined (prefixes of `keys::task_listing`).
+#[derive(Debug, Clone, Default)]
+pub struct TaskWrite {
+    pub id: String,
+    pub record: Option<Vec<u8>>,
+    pub left: Vec<Vec<u8>>,
+    pub joined: Vec<Vec<u8>>,
+}
+
+/// What one group (or one stretch of a fold) changes in the views.
+#[derive(Debug, Clone, Default)]
+pub struct ViewBatch {
+    pub tasks: Vec<TaskWrite>,
+    /// Every other record and index entry, keyed as in `keys`.
+    pub other: WriteBatch,
+}
+
+impl ViewBatch {
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.other.is_empty()
+    }
+}
+
+/// The records other than tasks and their index entries, keyed as in `keys`: few next to the
+/// tasks, so an ordered map of bytes, read through the same code that once read them from sled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OtherEntries(pub BTreeMap<Vec<u8>, Vec<u8>>);
+
+fn range_of<'a>(iter: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a) -> Entries<'a> {
+    Box::new(iter.map(|(k, v)| Ok((k.clone(), v.clone()))))
+}
+
+impl Engine for OtherEntries {
+    fn get(&self, key: &[u8]) -> EngineResult<Option<Vec<u8>>> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn range(&self, start: &[u8], end: &[u8]) -> Entries<'_> {
+        if start >= end {
+            return Box::new(std::iter::empty());
+        }
+        range_of(self.0.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end))))
+    }
+
+    fn range_rev(&self, start: &[u8], end: &[u8]) -> Entries<'_> {
+        if start >= end {
+            return Box::new(std::iter::empty());
+        }
+        range_of(
+            self.0
+                .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                .rev(),
+        )
+    }
+
+    fn apply(&self, _: WriteBatch) -> EngineResult<()> {
+        Err(EngineError(
+            "the in-memory views change only through Views::apply".into(),
+        ))
+    }
+
+    fn sync(&self) -> EngineResult<()> {
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> EngineResult<u64> {
+        Ok(0)
+    }
+}
+
+/// The views at one head of the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Views {
+    /// The seq of the last event applied.
+    pub head: u64,
+    /// Task id → the task record in its compact stored form (`compact`).
+    tasks: HashMap<TaskKey, Box<[u8]>>,
+    /// Listing prefix (`keys::task_listing`) → the ids of the tasks in it.
+    listings: BTreeMap<Box<[u8]>, BTreeSet<TaskKey>>,
+    other: OtherEntries,
+}
+
+impl Views {
+    /// How many task records the views hold.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Applies a group's changes; the writer calls it only after the group is durable.
+    pub fn apply(&mut self, batch: ViewBatch, head: u64) {
+        for write in batch.tasks {
+            let key = TaskKey::of(&write.id);
+            for listing in write.left {
+                if let Some(ids) = self.listings.get_mut(listing.as_slice()) {
+                    ids.remove(&key);
+                    if ids.is_empty() {
+                        self.listings.remove(listing.as_slice());
+                    }
+                }
+            }
+            for listing in write.joined {
+                self.listings
+                    .entry(listing.into_boxed_slice())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            match write.record {
+                Some(bytes) => {
+                    self.tasks.insert(key, bytes.into_boxed_slice());
+                }
+                None => {
+                    self.tasks.remove(&key);
+                }
+            }
+        }
+        for (key, value) in batch.other.writes {
+            match value {
+                Some(value) => {
+                    self.other.0.insert(key, value);
+                }
+                None => {
+                    self.other.0.remove(&key);
+                }
+            }
+        }
+        self.head = self.head.max(head);
+    }
+
+    /// The views of a whole folded state.
+    pub fn from_state(state: &MemoryState, head: u64) -> Views {
+        let mut views = Views::default();
+        let mut batch = ViewBatch::default();
+        for (id, record) in &state.tasks {
+            batch.tasks.push(TaskWrite {
+                id: id.clone(),
+                record: Some(compact::encode(record)),
+                left: Vec::new(),
+                joined: keys::task_listings(record),
+            });
+        }
+        let other = MemoryState {
+            tasks: Default::default(),
+            clusters: state.clusters.clone(),
+            task_definitions: state.task_definitions.clone(),
+            families: state.families.clone(),
+            container_instances: state.container_instances.clone(),
+            client_tokens: state.client_tokens.clone(),
+        };
+        for (key, value) in views::all_sorted(&other) {
+            batch.other.put(key, value);
+        }
+        views.apply(batch, head);
+        views
+    }
+
+    /// Every entry of the views, sorted by key: the task records under `T` + id, one empty entry
+    /// per listing a task is in (listing prefix + id), and every other entry as it is.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::with_capacity(self.tasks.len() * 4 + self.other.0.len());
+        for (key, bytes) in &self.tasks {
+            out.push((keys::task(&key.id()), bytes.to_vec()));
+        }
+        for (listing, ids) in &self.listings {
+            for id in ids {
+                out.push(([&listing[..], id.id().as_bytes()].concat(), Vec::new()));
+            }
+        }
+        out.extend(self.other.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn others(&self) -> SledState<'_> {
+        SledState { engine: &self.other }
+    }
+
+    fn listing(&self, prefix: &[u8]) -> Option<&BTreeSet<TaskKey>> {
+        self.listings.get(prefix)
+    }
+}
+
+fn fault(e: impl std::fmt::Display) -> DomainError {
+    DomainError::server(format!("the in-memory views are damaged: {e}"))
+}
+
+impl StateView for Views {
+    fn cluster(&self, scope: &Scope, name: &str) -> DomainResult<Option<ClusterRecord>> {
+        self.others().cluster(scope, name)
+    }
+
+    fn active_cluster_count(&self, scope: &Scope) -> DomainResult<usize> {
+        self.others().active_cluster_count(scope)
+    }
+
+    fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
+        match self.tasks.get(&TaskKey::of(task_id)) {
+            Some(bytes) => compact::decode(bytes).map(Some).map_err(fault),
+            None => Ok(None),
+        }
+    }
+
+    fn task_definition(
+        &self,
+        scope: &Scope,
+        family: &str,
+        revision: u32,
+    ) -> DomainResult<Option<TaskDefinitionRecord>> {
+        self.others().task_definition(scope, family, revision)
+    }
+
+    fn family(&self, scope: &Scope, family: &str) -> DomainResult<Option<FamilyRecord>> {
+        self.others().family(scope, family)
+    }
+
+    fn latest_active_revision(&self, scope: &Scope, family: &str) -> DomainResult<Option<u32>> {
+        self.others().latest_active_revision(scope, family)
+    }
+
+    fn container_instance(&self, instance_id: &str) -> DomainResult<Option<ContainerInstanceRecord>> {
+        self.others().container_instance(instance_id)
+    }
+
+    fn container_instance_ids(&self, scope: &Scope, cluster: &str) -> DomainResult<Vec<String>> {
+        self.others().container_instance_ids(scope, cluster)
+    }
+
+    fn unstopped_task_ids_on_instance(&self, instance_id: &str) -> DomainResult<Vec<String>> {
+        let mut ids = Vec::new();
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            for key in self
+                .listing(&keys::tasks_on_instance(instance_id, desired))
+                .into_iter()
+                .flatten()
+            {
+                let id = key.id();
+                if self.task(&id)?.is_some_and(|r| !task_is_stopped(&r)) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
+        match self.other.0.get(&keys::client_token(cluster_arn, token)) {
+            Some(bytes) => decode_view(&keys::client_token(cluster_arn, token), bytes)
+                .map(Some)
+                .map_err(fault),
+            None => Ok(None),
+        }
+    }
+}
+
+impl StateIndex for Views {
+    fn task_ids(&self, listing: &TaskListing, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+        let Some(ids) = self.listing(&keys::task_listing(listing)) else {
+            return Ok(Vec::new());
+        };
+        let start = match after {
+            Some(after) => Bound::Excluded(TaskKey::of(after)),
+            None => Bound::Unbounded,
+        };
+        Ok(ids
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(TaskKey::id)
+            .collect())
+    }
+
+    fn cluster_names(&self, scope: &Scope, after: Option<&str>, limit: usize) -> DomainResult<Vec<String>> {
+        self.others().cluster_names(scope, after, limit)
+    }
+
+    fn task_definition_revisions(
+        &self,
+        scope: &Scope,
+        status: TaskDefinitionStatus,
+        family: Option<&str>,
+        descending: bool,
+        after: Option<(&str, u32)>,
+        limit: usize,
+    ) -> DomainResult<Vec<(String, u32)>> {
+        self.others()
+            .task_definition_revisions(scope, status, family, descending, after, limit)
+    }
+
+    fn family_names(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> DomainResult<Vec<String>> {
+        self.others().family_names(scope, prefix, after, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_keys_order_as_their_ids_do() {
+        let ids = [
+            "0000000000000000000000000000000a",
+            "00000000000000000000000000000010",
+            "0a",
+            "ffffffffffffffffffffffffffffffff",
+            "zz",
+            "ABCDEF00000000000000000000000000",
+        ];
+        for a in ids {
+            assert_eq!(TaskKey::of(a).id(), a);
+            for b in ids {
+                assert_eq!(TaskKey::of(a).cmp(&TaskKey::of(b)), a.cmp(b), "{a} vs {b}");
+            }
+        }
+        assert!(matches!(TaskKey::of(ids[0]), TaskKey::Hex(10)));
+        assert!(matches!(TaskKey::of(ids[5]), TaskKey::Text(_)));
+    }
+}
