@@ -101,6 +101,15 @@ pub fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
     let report = store.verify(progress.callback());
     progress.finish();
     let report = report.context("verify failed")?;
+    for check in &report.checkpoints {
+        match &check.problem {
+            None => println!(
+                "checkpoint at seq {}: sound; it and the log after it equal the fold",
+                check.seq
+            ),
+            Some(problem) => println!("checkpoint at seq {}: {problem}", check.seq),
+        }
+    }
     if report.is_clean() {
         println!(
             "clean: {} events, {} view entries match the log ({})",

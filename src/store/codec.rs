@@ -64,6 +64,13 @@ pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRe
     Ok(record)
 }
 
+/// The CRC32C a frame stores in its header, if it is long enough to have one.
+pub fn frame_crc(frame: &[u8]) -> Option<u32> {
+    frame
+        .get(1..FRAME_HEADER)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
 /// First byte of a log value holding a chunk of consecutive frames:
 /// `[LOG_CHUNK]` then, per record, `[frame length, u32 little endian][frame]`. A value starting
 /// with `LOG_FORMAT_VERSION` is one frame. Readers before schema version 3 refuse a chunk as an

@@ -8,6 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use super::codec::decode_view;
 use super::compact;
@@ -27,7 +30,7 @@ use crate::proto::v1::TaskDefinitionStatus;
 
 /// A task id as a map key: the 32 lowercase hex digits taskledger gives every task, as a
 /// number; any other id kept as text. Ordered as the ids' text is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskKey {
     Hex(u128),
     Text(Box<str>),
@@ -93,8 +96,26 @@ impl ViewBatch {
 
 /// The records other than tasks and their index entries, keyed as in `keys`: few next to the
 /// tasks, so an ordered map of bytes, read through the same code that once read them from sled.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OtherEntries(pub BTreeMap<Vec<u8>, Vec<u8>>);
+
+/// A task record's stored bytes; shared, so a snapshot of the views for a checkpoint copies no
+/// record. Serialized as one byte string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record(Arc<[u8]>);
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(deserializer)?;
+        Ok(Record(Arc::from(bytes.into_vec())))
+    }
+}
 
 fn range_of<'a>(iter: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a) -> Entries<'a> {
     Box::new(iter.map(|(k, v)| Ok((k.clone(), v.clone()))))
@@ -138,13 +159,13 @@ impl Engine for OtherEntries {
     }
 }
 
-/// The views at one head of the log.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The views at one head of the log. Cloning shares the task records (a snapshot to checkpoint).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Views {
     /// The seq of the last event applied.
     pub head: u64,
     /// Task id → the task record in its compact stored form (`compact`).
-    tasks: HashMap<TaskKey, Box<[u8]>>,
+    tasks: HashMap<TaskKey, Record>,
     /// Listing prefix (`keys::task_listing`) → the ids of the tasks in it.
     listings: BTreeMap<Box<[u8]>, BTreeSet<TaskKey>>,
     other: OtherEntries,
@@ -176,7 +197,7 @@ impl Views {
             }
             match write.record {
                 Some(bytes) => {
-                    self.tasks.insert(key, bytes.into_boxed_slice());
+                    self.tasks.insert(key, Record(Arc::from(bytes)));
                 }
                 None => {
                     self.tasks.remove(&key);
@@ -228,7 +249,7 @@ impl Views {
     pub fn entries(&self) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::with_capacity(self.tasks.len() * 4 + self.other.0.len());
         for (key, bytes) in &self.tasks {
-            out.push((keys::task(&key.id()), bytes.to_vec()));
+            out.push((keys::task(&key.id()), bytes.0.to_vec()));
         }
         for (listing, ids) in &self.listings {
             for id in ids {
@@ -264,7 +285,7 @@ impl StateView for Views {
 
     fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
         match self.tasks.get(&TaskKey::of(task_id)) {
-            Some(bytes) => compact::decode(bytes).map(Some).map_err(fault),
+            Some(bytes) => compact::decode(&bytes.0).map(Some).map_err(fault),
             None => Ok(None),
         }
     }

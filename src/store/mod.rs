@@ -3,6 +3,7 @@
 //! library with no gRPC in sight; cheap to clone and safe to share between threads.
 //! Does not speak any wire protocol (see `api`).
 
+pub mod checkpoint;
 pub mod clock;
 pub mod codec;
 mod compact;
@@ -32,7 +33,7 @@ pub use engine::{Engine, SledEngine, SledOptions};
 pub use error::{StoreError, StoreResult};
 pub use log::{AppendError, KvLog, Log, LogValue};
 pub use verify::{RebuildReport, RepairReport, VerifyReport};
-pub use writer::{Executed, WriterStats};
+pub use writer::{CheckpointPolicy, Executed, WriterStats};
 use writer::{Job, Shared, WriterOptions};
 
 /// How to open a store.
@@ -51,6 +52,9 @@ pub struct StoreOptions {
     pub id_seed: Option<u128>,
     /// Writes are refused while the engine reports less free space than this, in bytes (0: never).
     pub min_free_space: u64,
+    /// When the views are checkpointed to `<dir>/checkpoints/` (`None`: never; a store opened
+    /// with `open_engine` writes them under the path it was given).
+    pub checkpoints: Option<CheckpointPolicy>,
     /// Whether closing a store opened by path (the last handle dropped) also brings sled's
     /// recovery snapshot up to date, so the next open need not replay what this session wrote.
     /// Costs the closing about what it saves the next open.
@@ -67,6 +71,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             id_seed: None,
             min_free_space: 64 * 1024 * 1024,
+            checkpoints: Some(CheckpointPolicy::default()),
             settle_on_close: true,
         }
     }
@@ -103,6 +108,8 @@ struct Inner {
     /// `None` only while the last handle is being dropped.
     engine: Option<Arc<dyn Engine>>,
     log: Arc<dyn Log>,
+    /// Whether checkpoints are written under `path`.
+    checkpoints: bool,
     shared: Arc<Shared>,
     queue: Option<flume::Sender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -222,6 +229,14 @@ impl Store {
         );
         migrate::prepare(&*engine, path)?;
         let report = verify::repair(engine, progress, dry_run)?;
+        if !dry_run {
+            // A checkpoint beyond the repaired head describes records that are gone.
+            for removed in checkpoint::remove_beyond(path, report.head)
+                .map_err(|e| StoreError::storage("removing checkpoints beyond the repaired log", e))?
+            {
+                tracing::info!(file = %removed.display(), "checkpoint beyond the repaired log removed");
+            }
+        }
         tracing::info!(path = %path.display(), head = report.head, removed = report.removed.len(), dry_run, "repair");
         Ok(report)
     }
@@ -239,13 +254,25 @@ impl Store {
         settle_on_close: bool,
     ) -> StoreResult<Store> {
         migrate::prepare(&*engine, &path)?;
-        let (head, last_time) = recover(&*engine)?;
+        let (head, recovered_time) = recover(&*engine)?;
         let log: Arc<dyn Log> = Arc::new(KvLog::new(Arc::clone(&engine), head, options.sync));
         let started = std::time::Instant::now();
-        let mut views = memory::Views::default();
-        verify::catch_up(&*log, &mut views, &|done, total| {
-            tracing::debug!(done, total, "folding the log into the views")
-        })?;
+        let (mut views, mut last_time) = match checkpoint::newest_usable(&path, &*log, head, migrate::current_version())
+        {
+            Some((stamp, views)) => {
+                let (seconds, nanos) = stamp.last_time;
+                (views, Timestamp { seconds, nanos })
+            }
+            None => (memory::Views::default(), Timestamp::default()),
+        };
+        let opened_from_checkpoint = views.head;
+        let checkpoints_on = options.checkpoints.is_some();
+        if views.head < head {
+            verify::catch_up(&*log, &mut views, &|done, total| {
+                tracing::info!(done, total, "folding the log after the checkpoint into the views")
+            })?;
+            last_time = recovered_time;
+        }
         tracing::info!(
             head,
             tasks = views.task_count(),
@@ -263,8 +290,10 @@ impl Store {
                 sync: options.sync,
                 id_seed: options.id_seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128()),
                 min_free_space: options.min_free_space,
+                checkpoints: options.checkpoints.map(|policy| (path.clone(), policy)),
             },
             last_time,
+            opened_from_checkpoint,
             receiver,
         )
         .map_err(|e| StoreError::storage("starting the writer thread", e))?;
@@ -273,6 +302,7 @@ impl Store {
             inner: Arc::new(Inner {
                 engine: Some(engine),
                 log,
+                checkpoints: checkpoints_on,
                 shared,
                 queue: Some(sender),
                 writer: Some(writer),
@@ -285,6 +315,11 @@ impl Store {
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Where this store's checkpoints are, if it writes any.
+    fn checkpoints_dir(&self) -> Option<PathBuf> {
+        self.inner.checkpoints.then(|| self.inner.path.clone())
     }
 
     fn queue(&self) -> &flume::Sender<Job> {
@@ -468,7 +503,10 @@ impl Store {
     /// Folds the whole log again and compares it with the views. Writes wait while it runs.
     /// `progress(done, total)` is called as records are replayed.
     pub fn verify(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<VerifyReport> {
-        self.maintenance(move |state| verify::verify(&*state.log, &state.shared.views(), &progress))
+        let checkpoints = self.checkpoints_dir();
+        self.maintenance(move |state| {
+            verify::verify(&*state.log, &state.shared.views(), checkpoints.as_deref(), &progress)
+        })
     }
 
     /// Every entry of the views (records, indexes, head), in key order, as the first version
@@ -477,11 +515,13 @@ impl Store {
         Ok(verify::stored_entries(&self.state()))
     }
 
-    /// Replaces the views with a fold of the whole log. Writes wait while it runs.
+    /// Replaces the views with a fold of the whole log, and checkpoints them. Writes wait while
+    /// it runs.
     pub fn rebuild(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<RebuildReport> {
         self.maintenance(move |state| {
             let (views, report) = verify::rebuild(&*state.log, &state.shared.views(), &progress)?;
             *state.shared.views_mut() = views;
+            state.checkpoint_now();
             Ok(report)
         })
     }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::checkpoint;
 use super::codec::{log_frames, unframe_log_record, LogChunk};
 use super::engine::{Engine, WriteBatch};
 use super::error::{StoreError, StoreResult};
@@ -325,10 +326,22 @@ pub struct Difference {
 pub struct VerifyReport {
     pub events: u64,
     pub entries_checked: u64,
-    /// How many entries differ in all.
+    /// How many entries differ in all (in the views, and in every usable checkpoint folded up
+    /// to the head).
     pub differences: u64,
     /// The first differences, in key order.
     pub first_differences: Vec<Difference>,
+    /// Each checkpoint file found, newest first.
+    pub checkpoints: Vec<CheckpointCheck>,
+}
+
+/// One checkpoint as `verify` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointCheck {
+    pub seq: u64,
+    /// `None`: sound, and it plus the log after it equals the fold of the whole log. Otherwise
+    /// why it would not be used (damaged, stale) or how it differs (counted in `differences`).
+    pub problem: Option<String>,
 }
 
 impl VerifyReport {
@@ -337,27 +350,63 @@ impl VerifyReport {
     }
 }
 
-/// Folds the whole log into the reference model and compares it with the views.
-pub fn verify(log: &dyn Log, views: &Views, progress: Progress) -> StoreResult<VerifyReport> {
+/// Folds the whole log into the reference model and compares it with the views and with every
+/// checkpoint in `checkpoints` (a store's directory) folded up to the same head.
+pub fn verify(
+    log: &dyn Log,
+    views: &Views,
+    checkpoints: Option<&std::path::Path>,
+    progress: Progress,
+) -> StoreResult<VerifyReport> {
     let folded = fold(log, progress)?;
     let mut differences = 0;
     let mut first_differences = Vec::new();
-    let entries_checked = compare(views, &folded, |mismatch, key, _| {
+    let mut note = |what: String, mismatch: Mismatch| {
         differences += 1;
         if first_differences.len() < 20 {
             first_differences.push(Difference {
-                key: keys::describe(&key),
+                key: what,
                 kind: mismatch.name(),
             });
         }
-    })?;
+    };
+    let entries_checked = compare(views, &folded, |mismatch, key, _| note(keys::describe(&key), mismatch))?;
+    let mut checks = Vec::new();
+    let found = match checkpoints {
+        Some(dir) => checkpoint::list(dir).map_err(|e| StoreError::storage("listing the checkpoints", e))?,
+        None => Vec::new(),
+    };
+    for (seq, path) in found {
+        let usable = checkpoint::read(&path).and_then(|(stamp, views)| {
+            checkpoint::matches_log(&stamp, log, folded.head, super::migrate::current_version()).map(|()| views)
+        });
+        let problem = match usable {
+            Err(e) => Some(e.to_string()),
+            Ok(mut from_checkpoint) => {
+                catch_up(log, &mut from_checkpoint, &|_, _| {})?;
+                let before = differences_of(&from_checkpoint, &folded)?;
+                for (mismatch, key) in &before {
+                    note(format!("checkpoint {seq}: {}", keys::describe(key)), *mismatch);
+                }
+                (!before.is_empty()).then(|| format!("{} entries differ from the fold of the log", before.len()))
+            }
+        };
+        checks.push(CheckpointCheck { seq, problem });
+    }
     first_differences.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(VerifyReport {
         events: folded.head,
         entries_checked,
         differences,
         first_differences,
+        checkpoints: checks,
     })
+}
+
+fn differences_of(views: &Views, folded: &Folded) -> StoreResult<Vec<(Mismatch, Vec<u8>)>> {
+    let mut found = Vec::new();
+    compare(views, folded, |mismatch, key, _| found.push((mismatch, key)))?;
+    Ok(found)
 }
 
 /// What `rebuild` did.

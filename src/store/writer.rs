@@ -7,11 +7,14 @@
 //! Maintenance (rebuild, verify, checkpoints) runs on the writer thread, between groups.
 //! Does not serve reads: readers take the views' read lock.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use prost_types::Timestamp;
 
+use super::checkpoint::{self, Stamp};
 use super::clock::Clock;
 use super::codec::{LogChunk, LOG_CHUNK_BYTES};
 use super::error::{StoreError, StoreResult};
@@ -120,6 +123,92 @@ pub(crate) struct WriterOptions {
     pub sync: bool,
     pub id_seed: u128,
     pub min_free_space: u64,
+    /// Where and how often the views are checkpointed; `None`: never.
+    pub checkpoints: Option<(PathBuf, CheckpointPolicy)>,
+}
+
+/// When the views are checkpointed: after `every_events` events or, if anything was written,
+/// after `interval`, whichever comes first; and when the store closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    pub every_events: u64,
+    pub interval: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_events: 100_000,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A snapshot of the views for the checkpoint thread, which encodes and writes it off the
+/// commit path. The writer takes the snapshot (a clone that shares every task record) between
+/// groups; if the thread is still busy with the previous one, no snapshot is taken.
+struct Checkpointer {
+    dir: PathBuf,
+    policy: CheckpointPolicy,
+    /// The head of the last snapshot taken (or of the checkpoint the store opened from).
+    taken: u64,
+    taken_at: Instant,
+    to_thread: Option<flume::Sender<(Stamp, Views)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(
+        dir: PathBuf,
+        policy: CheckpointPolicy,
+        log: Arc<dyn Log>,
+        opened_at: u64,
+    ) -> std::io::Result<Checkpointer> {
+        let (to_thread, snapshots) = flume::bounded::<(Stamp, Views)>(0);
+        let folder = dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("taskledger-checkpoint".into())
+            .spawn(move || {
+                for (stamp, views) in snapshots {
+                    write_checkpoint(&folder, &*log, stamp, &views);
+                }
+            })?;
+        Ok(Checkpointer {
+            dir,
+            policy,
+            taken: opened_at,
+            taken_at: Instant::now(),
+            to_thread: Some(to_thread),
+            thread: Some(thread),
+        })
+    }
+
+    fn due(&self, head: u64) -> bool {
+        head > self.taken
+            && (head - self.taken >= self.policy.every_events || self.taken_at.elapsed() >= self.policy.interval)
+    }
+}
+
+/// Writes one checkpoint, logging the outcome; a failure costs only a longer next open.
+fn write_checkpoint(dir: &Path, log: &dyn Log, mut stamp: Stamp, views: &Views) {
+    let started = Instant::now();
+    stamp.head_crc = match checkpoint::record_crc(log, stamp.head) {
+        Ok(crc) => crc,
+        Err(e) => {
+            tracing::warn!(seq = stamp.head, error = %e, "checkpoint not written: cannot read its log record");
+            return;
+        }
+    };
+    match checkpoint::write(dir, stamp, views) {
+        Ok(bytes) => tracing::info!(
+            seq = stamp.head,
+            tasks = views.task_count(),
+            bytes,
+            seconds = started.elapsed().as_secs_f64(),
+            "checkpoint written"
+        ),
+        Err(e) => tracing::warn!(seq = stamp.head, error = %e, "checkpoint not written"),
+    }
 }
 
 /// The writer thread's state; maintenance jobs get it mutably.
@@ -135,6 +224,7 @@ pub(crate) struct WriterState {
     commands_seen: u64,
     /// Whether the last group was refused for want of space (to log changes only).
     short_of_space: bool,
+    checkpointer: Option<Checkpointer>,
 }
 
 pub(crate) fn spawn(
@@ -143,11 +233,22 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock>,
     options: WriterOptions,
     last_time: Timestamp,
+    opened_from_checkpoint: u64,
     queue: flume::Receiver<Job>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let seed = IdSeed(options.id_seed);
     let head = shared.head();
+    let checkpointer = match &options.checkpoints {
+        Some((dir, policy)) => Some(Checkpointer::start(
+            dir.clone(),
+            *policy,
+            Arc::clone(&log),
+            opened_from_checkpoint,
+        )?),
+        None => None,
+    };
     let mut state = WriterState {
+        checkpointer,
         log,
         shared,
         head,
@@ -161,7 +262,19 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("taskledger-writer".into())
         .spawn(move || {
-            while let Ok(first) = queue.recv() {
+            loop {
+                let wait = state
+                    .checkpointer
+                    .as_ref()
+                    .map_or(Duration::from_secs(3600), |c| c.policy.interval);
+                let first = match queue.recv_timeout(wait) {
+                    Ok(job) => job,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        state.maybe_checkpoint();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                };
                 let mut jobs = vec![first];
                 while jobs.len() < state.options.max_group {
                     match queue.try_recv() {
@@ -180,7 +293,9 @@ pub(crate) fn spawn(
                     }
                 }
                 state.commit(commands);
+                state.maybe_checkpoint();
             }
+            state.close_checkpoints();
             tracing::debug!(head = state.head, "writer stopped: every store handle is closed");
         })
 }
@@ -188,6 +303,70 @@ pub(crate) fn spawn(
 type Pending = (Caller, Command, ReplyTo);
 
 impl WriterState {
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            format: checkpoint::CHECKPOINT_FORMAT,
+            schema: super::migrate::current_version(),
+            head: self.head,
+            head_crc: 0,
+            last_time: (self.last_time.seconds, self.last_time.nanos),
+        }
+    }
+
+    /// Hands a snapshot of the views to the checkpoint thread if one is due and it is idle.
+    fn maybe_checkpoint(&mut self) {
+        let head = self.head;
+        let stamp = self.stamp();
+        let Some(checkpointer) = self.checkpointer.as_mut() else {
+            return;
+        };
+        if !checkpointer.due(head) || self.shared.refusal().is_some() {
+            return;
+        }
+        let Some(to_thread) = &checkpointer.to_thread else {
+            return;
+        };
+        // A rendezvous: only an idle thread takes it, so snapshots never pile up in memory.
+        let started = Instant::now();
+        let snapshot = self.shared.views().clone();
+        let cloned = started.elapsed();
+        if to_thread.try_send((stamp, snapshot)).is_ok() {
+            tracing::debug!(
+                seq = head,
+                seconds = cloned.as_secs_f64(),
+                "views snapshot taken for a checkpoint"
+            );
+            checkpointer.taken = head;
+            checkpointer.taken_at = Instant::now();
+        }
+    }
+
+    /// Writes a checkpoint of the views now, on this thread (after a rebuild replaced them).
+    pub(crate) fn checkpoint_now(&mut self) {
+        let stamp = self.stamp();
+        if let Some(checkpointer) = self.checkpointer.as_mut() {
+            write_checkpoint(&checkpointer.dir, &*self.log, stamp, &self.shared.views());
+            checkpointer.taken = self.head;
+            checkpointer.taken_at = Instant::now();
+        }
+    }
+
+    /// Waits for the checkpoint thread and, if the views moved since the last snapshot and the
+    /// store is healthy, writes a last checkpoint at the final head so the next open folds nothing.
+    fn close_checkpoints(&mut self) {
+        let stamp = self.stamp();
+        let Some(mut checkpointer) = self.checkpointer.take() else {
+            return;
+        };
+        drop(checkpointer.to_thread.take());
+        if let Some(thread) = checkpointer.thread.take() {
+            let _ = thread.join();
+        }
+        if self.head > checkpointer.taken && self.shared.refusal().is_none() {
+            write_checkpoint(&checkpointer.dir, &*self.log, stamp, &self.shared.views());
+        }
+    }
+
     /// The free space, when it is below the reserve. One statfs(2) per group, only with a reserve.
     fn space_below_reserve(&mut self) -> Option<u64> {
         let reserve = self.options.min_free_space;

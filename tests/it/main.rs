@@ -11,6 +11,7 @@ mod fuzz_targets;
 
 mod audit;
 mod aws;
+mod checkpoints;
 mod crash;
 mod crash_loop;
 mod disk_full;
