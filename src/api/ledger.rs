@@ -47,11 +47,12 @@ const CHECKPOINT_DEFAULT: Duration = Duration::from_secs(1);
 const CHECKPOINT_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=3_600_000;
 
 /// The event kinds a filter may name (the cases of `taskledger.log.v1.Event.kind`).
-pub const EVENT_KINDS: [&str; 10] = [
+pub const EVENT_KINDS: [&str; 11] = [
     "TaskCreated",
     "TaskChanged",
     "TagsChanged",
     "ClientTokenRecorded",
+    "TasksExpired",
     "TaskDefinitionRegistered",
     "TaskDefinitionDeregistered",
     "ClusterCreated",

@@ -13,7 +13,7 @@ use clap::Args;
 use crate::api::aws::{serve_aws, AwsOptions};
 use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
 use crate::domain::Scope;
-use crate::store::{SledOptions, Store, StoreOptions};
+use crate::store::{CheckpointPolicy, SledOptions, Store, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -58,6 +58,44 @@ pub struct ServeArgs {
     /// writes resume once space is freed. 0 turns the reserve off.
     #[arg(long, env = "TASKLEDGER_MIN_FREE_MIB", default_value_t = 64)]
     min_free_mib: u64,
+    /// How long a STOPPED task is still described and listed, as ECS keeps one for about an
+    /// hour: `30s`, `15m`, `1h`, `7d`… or `forever`. Expiry is itself a logged event
+    /// (`TasksExpired`); history, time travel, ReadLog and export keep every task.
+    #[arg(long, env = "TASKLEDGER_STOPPED_TASK_RETENTION", default_value = "1h", value_parser = parse_retention)]
+    stopped_task_retention: Retention,
+    /// Checkpoint the in-memory views after this many events (and on a clean shutdown), so
+    /// that opening loads the checkpoint and folds only the log after it. 0: never.
+    #[arg(long, env = "TASKLEDGER_CHECKPOINT_EVENTS", default_value_t = 100_000)]
+    checkpoint_events: u64,
+    /// ... or after this many seconds, if anything was written since the last one.
+    #[arg(long, env = "TASKLEDGER_CHECKPOINT_SECS", default_value_t = 60)]
+    checkpoint_secs: u64,
+}
+
+/// `--stopped-task-retention`: a duration, or `None` for `forever`.
+#[derive(Debug, Clone, Copy)]
+struct Retention(Option<Duration>);
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text == "forever" {
+        return Ok(Retention(None));
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 1h, 7d or `forever`"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d (or say `forever`)")),
+    };
+    number
+        .checked_mul(seconds)
+        .map(|s| Retention(Some(Duration::from_secs(s))))
+        .ok_or_else(|| format!("{text:?} is too long; say `forever`"))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -70,6 +108,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             cache_capacity: args.cache_mb.saturating_mul(1024 * 1024),
         },
         min_free_space: args.min_free_mib.saturating_mul(1024 * 1024),
+        stopped_task_retention: args.stopped_task_retention.0,
+        checkpoints: (args.checkpoint_events > 0).then(|| CheckpointPolicy {
+            every_events: args.checkpoint_events,
+            interval: Duration::from_secs(args.checkpoint_secs.max(1)),
+        }),
         ..StoreOptions::default()
     };
     let store = Store::open_with(&args.data_dir, store_options).with_context(|| {
@@ -184,5 +227,21 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retentions_parse_as_durations_or_forever() {
+        assert_eq!(parse_retention("1h").unwrap().0, Some(Duration::from_secs(3600)));
+        assert_eq!(parse_retention("30s").unwrap().0, Some(Duration::from_secs(30)));
+        assert_eq!(parse_retention("7d").unwrap().0, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_retention("forever").unwrap().0, None);
+        for bad in ["", "h", "1", "1w", "-1h", "1.5h", "99999999999999999999d"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
     }
 }

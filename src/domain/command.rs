@@ -24,6 +24,16 @@ pub enum Command {
     DeregisterContainerInstance(DeregisterContainerInstanceRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
+    /// Not an ECS operation: the store's own retention of STOPPED tasks.
+    ExpireTasks(ExpireTasks),
+}
+
+/// Removes STOPPED tasks that have been stopped for at least `retention_seconds` from the views.
+/// Tasks that no longer qualify (not found, not stopped, stopped too recently) are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpireTasks {
+    pub task_arns: Vec<String>,
+    pub retention_seconds: i64,
 }
 
 impl Command {
@@ -43,6 +53,7 @@ impl Command {
             Command::DeregisterContainerInstance(_) => "DeregisterContainerInstance",
             Command::TagResource(_) => "TagResource",
             Command::UntagResource(_) => "UntagResource",
+            Command::ExpireTasks(_) => "ExpireTasks",
         }
     }
 
@@ -69,7 +80,8 @@ impl Command {
             Command::RegisterTaskDefinition(_)
             | Command::DeregisterTaskDefinition(_)
             | Command::TagResource(_)
-            | Command::UntagResource(_) => None,
+            | Command::UntagResource(_)
+            | Command::ExpireTasks(_) => None,
         }
     }
 }
@@ -102,6 +114,8 @@ pub enum Reply {
     DeregisterContainerInstance(DeregisterContainerInstanceResponse),
     TagResource(TagResourceResponse),
     UntagResource(UntagResourceResponse),
+    /// How many tasks expired.
+    ExpireTasks(usize),
 }
 
 /// What deciding a command produced: the events to append (possibly none: a no-op or an
@@ -135,6 +149,7 @@ pub fn event_kind_name(event: &Event) -> &'static str {
         Some(Kind::TaskChanged(_)) => "TaskChanged",
         Some(Kind::TagsChanged(_)) => "TagsChanged",
         Some(Kind::ClientTokenRecorded(_)) => "ClientTokenRecorded",
+        Some(Kind::TasksExpired(_)) => "TasksExpired",
         Some(Kind::TaskDefinitionRegistered(_)) => "TaskDefinitionRegistered",
         Some(Kind::TaskDefinitionDeregistered(_)) => "TaskDefinitionDeregistered",
         Some(Kind::ClusterCreated(_)) => "ClusterCreated",

@@ -143,6 +143,18 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             changed?;
         }
         Kind::TagsChanged(change) => apply_tags(state, seq, &change.resource_arn, &change.set, &change.removed_keys)?,
+        Kind::TasksExpired(expired) => {
+            for arn in &expired.task_arns {
+                let id = stored_id_of(arn);
+                let task = read(state.task(id))?
+                    .and_then(|r| r.task)
+                    .ok_or_else(|| fault(format!("TasksExpired for unknown task {arn}")))?;
+                if TaskStatus::of(task.last_status.as_deref()) != TaskStatus::Stopped {
+                    return Err(fault(format!("TasksExpired for {arn}, which is not STOPPED")));
+                }
+                state.remove_task(id);
+            }
+        }
         Kind::ClientTokenRecorded(recorded) => {
             state.put_client_token(
                 &recorded.cluster_arn,

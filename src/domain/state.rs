@@ -45,6 +45,8 @@ pub trait StateMut: StateView {
     fn put_family(&mut self, scope: &Scope, family: &str, record: FamilyRecord);
     fn put_container_instance(&mut self, instance_id: &str, record: ContainerInstanceRecord);
     fn put_client_token(&mut self, cluster_arn: &str, token: &str, record: ClientTokenRecord);
+    /// Removes a task record (an expired STOPPED task).
+    fn remove_task(&mut self, task_id: &str);
 }
 
 /// Every record in memory, in key order. The reference model: the store's views must equal
@@ -172,6 +174,10 @@ impl StateMut for MemoryState {
     fn put_client_token(&mut self, cluster_arn: &str, token: &str, record: ClientTokenRecord) {
         self.client_tokens
             .insert((cluster_arn.to_string(), token.to_string()), record);
+    }
+
+    fn remove_task(&mut self, task_id: &str) {
+        self.tasks.remove(task_id);
     }
 }
 

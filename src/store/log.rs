@@ -49,8 +49,12 @@ pub trait Log: Send + Sync + 'static {
     fn wait_beyond(&self, seen: u64, timeout: Duration) -> EngineResult<u64>;
     /// A value of the derived keyspace.
     fn derived_get(&self, key: &[u8]) -> EngineResult<Option<Vec<u8>>>;
-    /// Sets (or, with `None`, removes) a value of the derived keyspace, durably.
-    fn derived_put(&self, key: &[u8], value: Option<Vec<u8>>) -> EngineResult<()>;
+    /// The entries of the derived keyspace whose keys start with `prefix`, in key order.
+    fn derived_range(&self, prefix: &[u8]) -> EngineResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Sets (`Some`) or removes (`None`) values of the derived keyspace, all or none. Not
+    /// synced by itself: derived data carries the seq it reflects and is rebuilt from the log
+    /// if a crash loses it (the next durable append makes it durable too).
+    fn derived_apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> EngineResult<()>;
     /// Bytes the log and its keyspace occupy on disk.
     fn size_on_disk(&self) -> EngineResult<u64>;
     /// Bytes the engine can still grow by, where it knows; the writer keeps a reserve.
@@ -212,14 +216,24 @@ impl Log for KvLog {
         self.engine.get(&derived_key(key))
     }
 
-    fn derived_put(&self, key: &[u8], value: Option<Vec<u8>>) -> EngineResult<()> {
+    fn derived_range(&self, prefix: &[u8]) -> EngineResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let start = derived_key(prefix);
+        let end = keys::prefix_end(&start);
+        self.engine
+            .range(&start, &end)
+            .map(|entry| entry.map(|(key, value)| (key[1..].to_vec(), value)))
+            .collect()
+    }
+
+    fn derived_apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> EngineResult<()> {
         let mut batch = WriteBatch::default();
-        match value {
-            Some(value) => batch.put(derived_key(key), value),
-            None => batch.delete(derived_key(key)),
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.put(derived_key(&key), value),
+                None => batch.delete(derived_key(&key)),
+            }
         }
-        self.engine.apply(batch)?;
-        self.engine.sync()
+        self.engine.apply(batch)
     }
 
     fn size_on_disk(&self) -> EngineResult<u64> {

@@ -78,6 +78,14 @@ pub struct TaskWrite {
     pub record: Option<Vec<u8>>,
     pub left: Vec<Vec<u8>>,
     pub joined: Vec<Vec<u8>>,
+    /// When the task stopped (seconds), before and after, if it was and is STOPPED.
+    pub stopped: (Option<i64>, Option<i64>),
+}
+
+/// When a task record stopped (its `stoppedAt`, in seconds), if it is STOPPED.
+pub fn stopped_at(record: &TaskRecord) -> Option<i64> {
+    let task = record.task.as_ref()?;
+    task_is_stopped(record).then(|| task.stopped_at.map_or(0, |t| t.seconds))
 }
 
 /// What one group (or one stretch of a fold) changes in the views.
@@ -169,6 +177,8 @@ pub struct Views {
     /// Listing prefix (`keys::task_listing`) → the ids of the tasks in it.
     listings: BTreeMap<Box<[u8]>, BTreeSet<TaskKey>>,
     other: OtherEntries,
+    /// STOPPED tasks by when they stopped (seconds), for the retention of stopped tasks.
+    stopped: BTreeSet<(i64, TaskKey)>,
 }
 
 impl Views {
@@ -188,6 +198,12 @@ impl Views {
                         self.listings.remove(listing.as_slice());
                     }
                 }
+            }
+            if let Some(at) = write.stopped.0 {
+                self.stopped.remove(&(at, key.clone()));
+            }
+            if let Some(at) = write.stopped.1 {
+                self.stopped.insert((at, key.clone()));
             }
             for listing in write.joined {
                 self.listings
@@ -227,6 +243,7 @@ impl Views {
                 record: Some(compact::encode(record)),
                 left: Vec::new(),
                 joined: keys::task_listings(record),
+                stopped: (None, stopped_at(record)),
             });
         }
         let other = MemoryState {
@@ -259,6 +276,16 @@ impl Views {
         out.extend(self.other.0.iter().map(|(k, v)| (k.clone(), v.clone())));
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Up to `limit` ids of the tasks STOPPED at or before `cutoff` (seconds), oldest first.
+    pub fn stopped_before(&self, cutoff: i64, limit: usize) -> Vec<String> {
+        self.stopped
+            .iter()
+            .take_while(|(at, _)| *at <= cutoff)
+            .take(limit)
+            .map(|(_, key)| key.id())
+            .collect()
     }
 
     fn others(&self) -> SledState<'_> {

@@ -9,6 +9,7 @@ pub mod codec;
 mod compact;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod keys;
 pub mod log;
 pub mod memory;
@@ -52,6 +53,10 @@ pub struct StoreOptions {
     pub id_seed: Option<u128>,
     /// Writes are refused while the engine reports less free space than this, in bytes (0: never).
     pub min_free_space: u64,
+    /// How long a STOPPED task stays in the views (described, listed) before the store expires
+    /// it with a logged `TasksExpired` event; ECS keeps them about an hour. `None`: forever.
+    /// The log, and so history, time travel, ReadLog and export, keep every task regardless.
+    pub stopped_task_retention: Option<std::time::Duration>,
     /// When the views are checkpointed to `<dir>/checkpoints/` (`None`: never; a store opened
     /// with `open_engine` writes them under the path it was given).
     pub checkpoints: Option<CheckpointPolicy>,
@@ -72,6 +77,7 @@ impl Default for StoreOptions {
             id_seed: None,
             min_free_space: 64 * 1024 * 1024,
             checkpoints: Some(CheckpointPolicy::default()),
+            stopped_task_retention: None,
             settle_on_close: true,
         }
     }
@@ -110,6 +116,9 @@ struct Inner {
     log: Arc<dyn Log>,
     /// Whether checkpoints are written under `path`.
     checkpoints: bool,
+    /// The history index and its follower thread (`None` once stopped).
+    history: Option<Arc<history::HistoryIndex>>,
+    history_thread: Option<std::thread::JoinHandle<()>>,
     shared: Arc<Shared>,
     queue: Option<flume::Sender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -137,7 +146,10 @@ impl Log for ClosedLog {
     fn derived_get(&self, _: &[u8]) -> engine::EngineResult<Option<Vec<u8>>> {
         Ok(None)
     }
-    fn derived_put(&self, _: &[u8], _: Option<Vec<u8>>) -> engine::EngineResult<()> {
+    fn derived_range(&self, _: &[u8]) -> engine::EngineResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        Err(engine::EngineError("the store is closed".into()))
+    }
+    fn derived_apply(&self, _: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> engine::EngineResult<()> {
         Err(engine::EngineError("the store is closed".into()))
     }
     fn size_on_disk(&self) -> engine::EngineResult<u64> {
@@ -150,6 +162,12 @@ impl Log for ClosedLog {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(history) = self.history.take() {
+            history.stop();
+            if let Some(thread) = self.history_thread.take() {
+                let _ = thread.join();
+            }
+        }
         self.queue.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -291,18 +309,25 @@ impl Store {
                 id_seed: options.id_seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128()),
                 min_free_space: options.min_free_space,
                 checkpoints: options.checkpoints.map(|policy| (path.clone(), policy)),
+                retention: options.stopped_task_retention,
             },
             last_time,
             opened_from_checkpoint,
             receiver,
         )
         .map_err(|e| StoreError::storage("starting the writer thread", e))?;
+        let history = history::HistoryIndex::open(Arc::clone(&log))?;
+        let history_thread = history
+            .follow()
+            .map_err(|e| StoreError::storage("starting the history index thread", e))?;
         tracing::info!(path = %path.display(), head, "store open");
         Ok(Store {
             inner: Arc::new(Inner {
                 engine: Some(engine),
                 log,
                 checkpoints: checkpoints_on,
+                history: Some(history),
+                history_thread: Some(history_thread),
                 shared,
                 queue: Some(sender),
                 writer: Some(writer),
@@ -434,17 +459,19 @@ impl Store {
         Ok(self.read_log(seq, 1)?.pop().filter(|r| r.seq == seq))
     }
 
-    /// The events about one task (by id), after seq `after`, in order; at most `limit`.
+    /// The events about one task (by id), after seq `after`, in order; at most `limit`. Any
+    /// task ever: one the views no longer hold (expired) through the history index.
     pub fn task_history(&self, task_id: &str, after: Option<u64>, limit: usize) -> StoreResult<Vec<LogRecord>> {
         let head = self.head_seq();
-        let history = {
+        let in_views = {
             use crate::domain::state::StateView;
             let state = self.state();
-            state
-                .task(task_id)
-                .map_err(StoreError::from_read)?
-                .map(|r| r.history)
-                .unwrap_or_default()
+            state.task(task_id).map_err(StoreError::from_read)?.map(|r| r.history)
+        };
+        let history = match (in_views, &self.inner.history) {
+            (Some(history), _) => history,
+            (None, Some(index)) => index.seqs(task_id, head)?,
+            (None, None) => Vec::new(),
         };
         let mut records = Vec::new();
         for seq in history.into_iter().filter(|s| after.is_none_or(|a| *s > a)).take(limit) {
@@ -513,6 +540,12 @@ impl Store {
     /// stored them: for audit tools and tests that compare a store with a model.
     pub fn view_entries(&self) -> StoreResult<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
         Ok(verify::stored_entries(&self.state()))
+    }
+
+    /// Expires, now, every STOPPED task past the retention (the writer otherwise checks about
+    /// once a second); returns how many expired. Nothing happens without a retention.
+    pub fn expire_stopped_tasks(&self) -> StoreResult<usize> {
+        self.maintenance(|state| Ok(state.expire(usize::MAX)))
     }
 
     /// Replaces the views with a fold of the whole log, and checkpoints them. Writes wait while

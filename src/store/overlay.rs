@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::engine::WriteBatch;
 use super::keys;
-use super::memory::{TaskWrite, ViewBatch, Views};
+use super::memory::{stopped_at, TaskWrite, ViewBatch, Views};
 use super::views::View;
 use crate::domain::error::DomainResult;
 use crate::domain::ids::Scope;
@@ -155,6 +155,10 @@ fn diff_tasks(slots: Slots<String, TaskRecord>, out: &mut Vec<TaskWrite>) {
         let old = slot.original.as_deref().map(keys::task_listings).unwrap_or_default();
         let new = slot.current.as_deref().map(keys::task_listings).unwrap_or_default();
         out.push(TaskWrite {
+            stopped: (
+                slot.original.as_deref().and_then(stopped_at),
+                slot.current.as_deref().and_then(stopped_at),
+            ),
             left: old.iter().filter(|l| !new.contains(l)).cloned().collect(),
             joined: new.iter().filter(|l| !old.contains(l)).cloned().collect(),
             record: slot.current.as_deref().map(|r| r.encode_stored()),
@@ -326,6 +330,30 @@ impl StateMut for Overlay<'_> {
 
     fn put_task(&mut self, task_id: &str, record: TaskRecord) {
         self.put(&self.tasks, task_id.to_string(), record, || self.load_task(task_id));
+    }
+
+    fn remove_task(&mut self, task_id: &str) {
+        let mut map = self.tasks.borrow_mut();
+        match map.get_mut(task_id) {
+            Some(slot) => {
+                slot.current = None;
+                slot.dirty = true;
+            }
+            None => {
+                let original = self.load_task(task_id).unwrap_or_else(|e| {
+                    self.fault.borrow_mut().get_or_insert(e);
+                    None
+                });
+                map.insert(
+                    task_id.to_string(),
+                    Slot {
+                        original,
+                        current: None,
+                        dirty: true,
+                    },
+                );
+            }
+        }
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {

@@ -53,6 +53,7 @@ pub fn event_cluster_arn(event: &Event) -> Option<String> {
         Kind::TaskChanged(e) => e.task_arn.as_str(),
         Kind::TagsChanged(e) => e.resource_arn.as_str(),
         Kind::ClientTokenRecorded(e) => return Some(e.cluster_arn.clone()),
+        Kind::TasksExpired(e) => e.task_arns.first()?.as_str(),
         Kind::ClusterCreated(e) => return e.cluster.as_ref()?.cluster_arn.clone(),
         Kind::ClusterDeleted(e) => return Some(e.cluster_arn.clone()),
         Kind::ContainerInstanceRegistered(e) => e.container_instance.as_ref()?.container_instance_arn.as_deref()?,

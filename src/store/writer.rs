@@ -22,6 +22,9 @@ use super::log::{AppendError, Log, LogValue};
 use super::memory::Views;
 use super::overlay::Overlay;
 use super::Caller;
+use crate::domain::command::ExpireTasks;
+use crate::domain::ids::split_stored_arn;
+use crate::domain::state::StateView;
 use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
 use crate::proto::log::{Cause, LogRecord};
 
@@ -125,7 +128,16 @@ pub(crate) struct WriterOptions {
     pub min_free_space: u64,
     /// Where and how often the views are checkpointed; `None`: never.
     pub checkpoints: Option<(PathBuf, CheckpointPolicy)>,
+    /// How long STOPPED tasks stay in the views; `None`: forever.
+    pub retention: Option<Duration>,
 }
+
+/// How often the writer looks for STOPPED tasks past their retention, at most.
+const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Tasks one `TasksExpired` event names at most.
+pub const EXPIRE_BATCH: usize = 1_000;
+/// Batches one expiry check writes at most before it lets commands through again.
+const EXPIRE_BATCHES_PER_CHECK: usize = 8;
 
 /// When the views are checkpointed: after `every_events` events or, if anything was written,
 /// after `interval`, whichever comes first; and when the store closes.
@@ -225,6 +237,9 @@ pub(crate) struct WriterState {
     /// Whether the last group was refused for want of space (to log changes only).
     short_of_space: bool,
     checkpointer: Option<Checkpointer>,
+    /// When the last expiry check ran, and whether it left expired tasks behind.
+    expiry_checked: Instant,
+    expiry_behind: bool,
 }
 
 pub(crate) fn spawn(
@@ -249,6 +264,8 @@ pub(crate) fn spawn(
     };
     let mut state = WriterState {
         checkpointer,
+        expiry_checked: Instant::now(),
+        expiry_behind: false,
         log,
         shared,
         head,
@@ -263,13 +280,17 @@ pub(crate) fn spawn(
         .name("taskledger-writer".into())
         .spawn(move || {
             loop {
-                let wait = state
+                let mut wait = state
                     .checkpointer
                     .as_ref()
                     .map_or(Duration::from_secs(3600), |c| c.policy.interval);
+                if state.options.retention.is_some() {
+                    wait = wait.min(EXPIRY_CHECK_EVERY);
+                }
                 let first = match queue.recv_timeout(wait) {
                     Ok(job) => job,
                     Err(flume::RecvTimeoutError::Timeout) => {
+                        state.maybe_expire();
                         state.maybe_checkpoint();
                         continue;
                     }
@@ -293,6 +314,7 @@ pub(crate) fn spawn(
                     }
                 }
                 state.commit(commands);
+                state.maybe_expire();
                 state.maybe_checkpoint();
             }
             state.close_checkpoints();
@@ -311,6 +333,77 @@ impl WriterState {
             head_crc: 0,
             last_time: (self.last_time.seconds, self.last_time.nanos),
         }
+    }
+
+    /// Expires STOPPED tasks past the retention if a check is due (once a second, or at once
+    /// while the last one left some behind).
+    fn maybe_expire(&mut self) {
+        if self.options.retention.is_some()
+            && (self.expiry_behind || self.expiry_checked.elapsed() >= EXPIRY_CHECK_EVERY)
+        {
+            self.expire(EXPIRE_BATCHES_PER_CHECK);
+        }
+    }
+
+    /// Writes up to `batches` `TasksExpired` events for the STOPPED tasks past the retention, as
+    /// commands of the store's own, each committed like any other. Returns how many expired.
+    pub(crate) fn expire(&mut self, batches: usize) -> usize {
+        self.expiry_checked = Instant::now();
+        self.expiry_behind = false;
+        let Some(retention) = self.options.retention else {
+            return 0;
+        };
+        let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        let mut expired = 0;
+        for _ in 0..batches {
+            if self.shared.refusal().is_some() {
+                break;
+            }
+            let now = later(self.clock.now(), self.last_time);
+            let cutoff = now.seconds.saturating_sub(retention_seconds);
+            let arns: Vec<String> = {
+                let views = self.shared.views();
+                views
+                    .stopped_before(cutoff, EXPIRE_BATCH)
+                    .iter()
+                    .filter_map(|id| views.task(id).ok().flatten()?.task?.task_arn)
+                    .collect()
+            };
+            let Some((scope, _)) = arns.first().and_then(|arn| split_stored_arn(arn)) else {
+                break;
+            };
+            let caller = Caller {
+                scope,
+                request_id: String::new(),
+                name: "retention".to_string(),
+            };
+            let full = arns.len() == EXPIRE_BATCH;
+            let command = Command::ExpireTasks(ExpireTasks {
+                task_arns: arns,
+                retention_seconds,
+            });
+            let (reply, answer) = flume::bounded(1);
+            self.commit(vec![(caller, command, reply)]);
+            match answer.try_recv() {
+                Ok(Ok(Executed {
+                    reply: Reply::ExpireTasks(n),
+                    ..
+                })) if n > 0 => expired += n,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "expiring stopped tasks failed");
+                    break;
+                }
+                _ => break,
+            }
+            self.expiry_behind = full;
+            if !full {
+                break;
+            }
+        }
+        if expired > 0 {
+            tracing::debug!(expired, "stopped tasks past their retention expired");
+        }
+        expired
     }
 
     /// Hands a snapshot of the views to the checkpoint thread if one is due and it is idle.

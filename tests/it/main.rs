@@ -26,3 +26,4 @@ mod lifecycle;
 mod linearizability;
 mod log_check;
 mod model;
+mod retention;

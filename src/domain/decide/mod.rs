@@ -33,6 +33,7 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::DeregisterContainerInstance(request) => admin::deregister_container_instance(state, ctx, request),
         Command::TagResource(request) => admin::tag_resource(state, ctx, request),
         Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
+        Command::ExpireTasks(request) => transition::expire_tasks(state, ctx, request),
     }
 }
 

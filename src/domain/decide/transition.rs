@@ -6,7 +6,7 @@
 use prost_types::Timestamp;
 
 use super::{active_cluster, check_length, missing, task_in_cluster};
-use crate::domain::command::{event, CommandContext, Decision, Reply};
+use crate::domain::command::{event, CommandContext, Decision, ExpireTasks, Reply};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::evolve::apply_task_change;
 use crate::domain::ids::{printable, stored_id_of};
@@ -14,7 +14,7 @@ use crate::domain::lifecycle::{ContainerStatus, DesiredStatus, TaskStatus};
 use crate::domain::limits::{CONTAINER_REASON_MAX, FREE_TEXT_MAX, STOPPED_REASON_MAX};
 use crate::domain::state::StateView;
 use crate::proto::log::event::Kind;
-use crate::proto::log::{AttachmentChange, ContainerChange, ManagedAgents, NetworkBindings, TaskChanged};
+use crate::proto::log::{AttachmentChange, ContainerChange, ManagedAgents, NetworkBindings, TaskChanged, TasksExpired};
 use crate::proto::v1::*;
 
 const ACK: &str = "ACK";
@@ -511,4 +511,37 @@ fn managed_agent_change(
     }
     entry(change, name).managed_agents = Some(ManagedAgents { items: agents });
     Ok(())
+}
+
+/// The tasks of `request` that are STOPPED and have been for at least its retention, as one
+/// `TasksExpired` event (none if no task qualifies).
+pub fn expire_tasks(state: &impl StateView, ctx: &CommandContext, request: &ExpireTasks) -> DomainResult<Decision> {
+    let mut expired = Vec::new();
+    for arn in &request.task_arns {
+        let Some(task) = state.task(stored_id_of(arn))?.and_then(|r| r.task) else {
+            continue;
+        };
+        let stopped_at = task.stopped_at.map(|t| t.seconds);
+        let old_enough = stopped_at.is_some_and(|at| ctx.now.seconds.saturating_sub(at) >= request.retention_seconds);
+        if TaskStatus::of(task.last_status.as_deref()) == TaskStatus::Stopped
+            && old_enough
+            && task.task_arn.as_deref() == Some(arn.as_str())
+            && !expired.contains(arn)
+        {
+            expired.push(arn.clone());
+        }
+    }
+    let count = expired.len();
+    let events = if expired.is_empty() {
+        Vec::new()
+    } else {
+        vec![event(Kind::TasksExpired(TasksExpired {
+            task_arns: expired,
+            retention_seconds: request.retention_seconds,
+        }))]
+    };
+    Ok(Decision {
+        events,
+        reply: Reply::ExpireTasks(count),
+    })
 }
