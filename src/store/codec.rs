@@ -32,8 +32,8 @@ pub fn frame_log_record(record: &LogRecord) -> Vec<u8> {
     out
 }
 
-/// Reads a framed record stored under `seq`, checking its version, CRC and seq.
-pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRecord> {
+/// The payload of a frame stored under `seq`, after checking its version and CRC.
+pub fn frame_payload(seq: u64, bytes: &[u8]) -> Result<&[u8], CorruptRecord> {
     let corrupt = |problem: String| CorruptRecord { seq, problem };
     if bytes.len() < FRAME_HEADER {
         return Err(corrupt(format!(
@@ -54,7 +54,14 @@ pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRe
             "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
         )));
     }
-    let record = LogRecord::decode(&bytes[FRAME_HEADER..]).map_err(|e| corrupt(format!("undecodable: {e}")))?;
+    Ok(&bytes[FRAME_HEADER..])
+}
+
+/// Reads a framed record stored under `seq`, checking its version, CRC and seq.
+pub fn unframe_log_record(seq: u64, bytes: &[u8]) -> Result<LogRecord, CorruptRecord> {
+    let corrupt = |problem: String| CorruptRecord { seq, problem };
+    let payload = frame_payload(seq, bytes)?;
+    let record = LogRecord::decode(payload).map_err(|e| corrupt(format!("undecodable: {e}")))?;
     if record.seq != seq {
         return Err(corrupt(format!("holds seq {} instead", record.seq)));
     }

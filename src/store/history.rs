@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::codec::{log_frames, unframe_log_record};
+use prost::Message;
+
+use super::codec::{frame_payload, log_frames};
 use super::error::{StoreError, StoreResult};
 use super::log::Log;
-use crate::domain::command::event_task_id;
+use crate::domain::ids::stored_id_of;
 
 /// Seqs held in memory at most before a flush.
 const FLUSH_SEQS: usize = 65_536;
@@ -239,9 +241,124 @@ fn scan(log: &dyn Log, from: u64, until: u64, mut each: impl FnMut(u64, Option<&
             if seq > until {
                 return Ok(());
             }
-            let record = unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            each(seq, record.event.as_ref().and_then(event_task_id));
+            let payload = frame_payload(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let record = projection::Record::decode(payload)
+                .map_err(|e| StoreError::Corrupt(format!("log record {seq}: undecodable: {e}")))?;
+            if record.seq != seq {
+                return Err(StoreError::Corrupt(format!(
+                    "log record {seq}: holds seq {} instead",
+                    record.seq
+                )));
+            }
+            each(seq, record.task_id());
         }
     }
     Ok(())
+}
+
+/// The few fields of a log record the index needs, decoded without the rest (prost skips the
+/// fields a message does not declare). Field numbers are those of `log.proto` and `ecs.proto`;
+/// the cases mirror `domain::command::event_task_id`.
+mod projection {
+    use super::stored_id_of;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Record {
+        #[prost(uint64, tag = "1")]
+        pub seq: u64,
+        #[prost(message, optional, tag = "4")]
+        pub event: Option<Event>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Event {
+        #[prost(message, optional, tag = "1")]
+        pub task_created: Option<TaskCreated>,
+        #[prost(message, optional, tag = "2")]
+        pub task_changed: Option<Arn>,
+        #[prost(message, optional, tag = "3")]
+        pub tags_changed: Option<Arn>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TaskCreated {
+        #[prost(message, optional, tag = "1")]
+        pub task: Option<Task>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Task {
+        #[prost(string, optional, tag = "33")]
+        pub task_arn: Option<String>,
+    }
+
+    /// `TaskChanged.task_arn` and `TagsChanged.resource_arn` are both field 1.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Arn {
+        #[prost(string, tag = "1")]
+        pub arn: String,
+    }
+
+    impl Record {
+        pub fn task_id(&self) -> Option<&str> {
+            let event = self.event.as_ref()?;
+            let arn = if let Some(created) = &event.task_created {
+                created.task.as_ref()?.task_arn.as_deref()?
+            } else if let Some(changed) = &event.task_changed {
+                changed.arn.as_str()
+            } else if let Some(tags) = event.tags_changed.as_ref().filter(|t| t.arn.contains(":task/")) {
+                tags.arn.as_str()
+            } else {
+                return None;
+            };
+            Some(stored_id_of(arn))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::projection;
+    use crate::domain::command::event_task_id;
+    use crate::proto::log::{event::Kind, Event, LogRecord, TagsChanged, TaskChanged, TaskCreated};
+    use crate::proto::v1::Task;
+
+    #[test]
+    fn the_projection_finds_the_task_every_event_is_about() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef";
+        let events = [
+            Kind::TaskCreated(TaskCreated {
+                task: Some(Task {
+                    task_arn: Some(arn.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            Kind::TaskChanged(TaskChanged {
+                task_arn: arn.into(),
+                version: 2,
+                ..Default::default()
+            }),
+            Kind::TagsChanged(TagsChanged {
+                resource_arn: arn.into(),
+                ..Default::default()
+            }),
+            Kind::TagsChanged(TagsChanged {
+                resource_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+                ..Default::default()
+            }),
+        ];
+        for kind in events {
+            let record = LogRecord {
+                seq: 7,
+                event: Some(Event { kind: Some(kind) }),
+                ..Default::default()
+            };
+            let projected = projection::Record::decode(record.encode_to_vec().as_slice()).unwrap();
+            assert_eq!(projected.seq, 7);
+            assert_eq!(projected.task_id(), record.event.as_ref().and_then(event_task_id));
+        }
+    }
 }
