@@ -127,6 +127,11 @@ pub fn list_tasks(
         desired,
         index,
     };
+    // The listing walked already holds only tasks of its family or instance; a record is read
+    // only for a filter the listing does not answer.
+    let needs_record = launch_type.is_some()
+        || (request.family.is_some() && !matches!(listing.index, TaskIndex::Family(_)))
+        || (instance.is_some() && !matches!(listing.index, TaskIndex::Instance(_)));
     let mut after = cursor.map(|c| String::from_utf8_lossy(&c).into_owned());
     let mut arns = Vec::new();
     let mut scanned = 0;
@@ -136,18 +141,19 @@ pub fn list_tasks(
         for id in ids {
             scanned += 1;
             after = Some(id.clone());
-            let keep = match state.task(&id)? {
-                Some(record) => {
-                    let task = record.task.as_ref();
-                    request
-                        .family
-                        .as_deref()
-                        .is_none_or(|f| task.and_then(task_family) == Some(f))
-                        && instance.as_deref().is_none_or(|i| task_instance_id(&record) == Some(i))
-                        && launch_type.is_none_or(|l| task.and_then(|t| t.launch_type) == Some(l))
-                }
-                None => false,
-            };
+            let keep = !needs_record
+                || match state.task(&id)? {
+                    Some(record) => {
+                        let task = record.task.as_ref();
+                        request
+                            .family
+                            .as_deref()
+                            .is_none_or(|f| task.and_then(task_family) == Some(f))
+                            && instance.as_deref().is_none_or(|i| task_instance_id(&record) == Some(i))
+                            && launch_type.is_none_or(|l| task.and_then(|t| t.launch_type) == Some(l))
+                    }
+                    None => false,
+                };
             if keep {
                 arns.push(scope.task_arn(&cluster, &id));
                 if arns.len() == limit {

@@ -26,6 +26,10 @@ const FLUSH_SEQS: usize = 65_536;
 /// Longest the follower keeps seqs in memory.
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 const INDEXED_KEY: &[u8] = b"hseq";
+/// Keys written per engine batch. sled 0.34 applies a batch under a lock that the log's own
+/// appends wait for, so a flush goes in small batches (the seq it reaches last) rather than hold
+/// the commit path up for as long as thousands of keys take.
+const FLUSH_BATCH: usize = 256;
 
 fn task_prefix(task_id: &str) -> Vec<u8> {
     [b"h", task_id.as_bytes(), &[0]].concat()
@@ -180,9 +184,14 @@ impl HistoryIndex {
             let value = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
             writes.push((key, Some(value)));
         }
-        writes.push((INDEXED_KEY.to_vec(), Some(read.to_be_bytes().to_vec())));
+        for batch in writes.chunks(FLUSH_BATCH) {
+            self.log
+                .derived_apply(batch.to_vec())
+                .map_err(|e| StoreError::storage("writing the history index", e))?;
+        }
+        // Only once every value is written does the index claim to reach `read`.
         self.log
-            .derived_apply(writes)
+            .derived_apply(vec![(INDEXED_KEY.to_vec(), Some(read.to_be_bytes().to_vec()))])
             .map_err(|e| StoreError::storage("writing the history index", e))?;
         // Forget only what was flushed: the follower may have read more meanwhile.
         let mut progress = self.progress();
