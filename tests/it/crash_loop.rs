@@ -44,9 +44,11 @@ struct Acknowledged {
     tasks: Vec<String>,
 }
 
-/// Starts the server on a free loopback port; returns it and the address it printed.
+/// Starts the server on a free loopback port; returns it and the address it printed. It
+/// checkpoints every 200 events, so kills also land while a checkpoint is being written and
+/// restarts open from checkpoints.
 fn start_server(dir: &std::path::Path) -> (Child, String) {
-    spawn_serve(dir, &[])
+    spawn_serve(dir, &["--checkpoint-events", "200", "--checkpoint-secs", "1"])
 }
 
 /// How a call ended: answered, refused with an ECS exception, or cut off by the kill.
