@@ -286,8 +286,15 @@ impl Store {
         let opened_from_checkpoint = views.head;
         let checkpoints_on = options.checkpoints.is_some();
         if views.head < head {
+            let from = views.head;
+            let reported = std::sync::atomic::AtomicU64::new(from);
             verify::catch_up(&*log, &mut views, &|done, total| {
-                tracing::info!(done, total, "folding the log after the checkpoint into the views")
+                // A line per 1,000,000 records or so: a long fold shows progress, a short one is quiet.
+                let last = reported.load(std::sync::atomic::Ordering::Relaxed);
+                if done >= last + 1_000_000 || (done == total && last > from) {
+                    reported.store(done, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(done, total, "folding the log after the checkpoint into the views");
+                }
             })?;
             last_time = recovered_time;
         }
