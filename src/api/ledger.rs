@@ -248,6 +248,14 @@ impl Ledger for LedgerService {
                             kind: d.kind.to_string(),
                         })
                         .collect(),
+                    checkpoints: report
+                        .checkpoints
+                        .into_iter()
+                        .map(|c| CheckpointCheck {
+                            seq: c.seq,
+                            problem: c.problem.unwrap_or_default(),
+                        })
+                        .collect(),
                 })
             })
         })

@@ -622,6 +622,16 @@ async fn verify_over_grpc_reports_a_healthy_store_clean() {
     assert!(report.first_differences.is_empty());
     assert_eq!(report.events, server.head());
     assert!(report.entries_checked > 0);
+    // A rebuild checkpoints the views; Verify then checks that checkpoint against the log too.
+    let store = server.store.clone();
+    tokio::task::spawn_blocking(move || store.rebuild(|_, _| {}).unwrap())
+        .await
+        .unwrap();
+    let report = ledger.verify(VerifyRequest {}).await.unwrap().into_inner();
+    assert_eq!(report.differences, 0, "{:?}", report.first_differences);
+    assert_eq!(report.checkpoints.len(), 1, "{report:?}");
+    assert_eq!(report.checkpoints[0].seq, server.head());
+    assert_eq!(report.checkpoints[0].problem, "", "{report:?}");
     server.stop().await;
 }
 
