@@ -63,8 +63,9 @@ pub struct ServeArgs {
     /// (`TasksExpired`); history, time travel, ReadLog and export keep every task.
     #[arg(long, env = "TASKLEDGER_STOPPED_TASK_RETENTION", default_value = "1h", value_parser = parse_retention)]
     stopped_task_retention: Retention,
-    /// Checkpoint the in-memory views after this many events (and on a clean shutdown), so
-    /// that opening loads the checkpoint and folds only the log after it. 0: never.
+    /// Checkpoint the in-memory views after this many events (at least as many as the store
+    /// holds tasks), and on a clean shutdown, so that opening loads the checkpoint and folds only
+    /// the log after it. 0: never.
     #[arg(long, env = "TASKLEDGER_CHECKPOINT_EVENTS", default_value_t = 100_000)]
     checkpoint_events: u64,
     /// ... or after this many seconds, if anything was written since the last one.

@@ -195,9 +195,16 @@ impl Checkpointer {
         })
     }
 
-    fn due(&self, head: u64) -> bool {
-        head > self.taken
-            && (head - self.taken >= self.policy.every_events || self.taken_at.elapsed() >= self.policy.interval)
+    /// Whether a snapshot is due at `head` for views holding `tasks` tasks. Taking one costs
+    /// the writer time in proportion to the views (about half a second at a million tasks), so
+    /// a large store waits for at least as many events as it holds tasks (and, on the timer, a
+    /// twentieth of that): the cost per event stays bounded whatever the size.
+    fn due(&self, head: u64, tasks: usize) -> bool {
+        let events = head.saturating_sub(self.taken);
+        let tasks = tasks as u64;
+        events > 0
+            && (events >= self.policy.every_events.max(tasks)
+                || (self.taken_at.elapsed() >= self.policy.interval && events >= tasks / 20))
     }
 }
 
@@ -413,7 +420,8 @@ impl WriterState {
         let Some(checkpointer) = self.checkpointer.as_mut() else {
             return;
         };
-        if !checkpointer.due(head) || self.shared.refusal().is_some() {
+        let tasks = self.shared.views().task_count();
+        if !checkpointer.due(head, tasks) || self.shared.refusal().is_some() {
             return;
         }
         let Some(to_thread) = &checkpointer.to_thread else {
