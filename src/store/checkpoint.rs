@@ -146,14 +146,7 @@ pub fn write(dir: &Path, stamp: Stamp, views: &Views) -> std::io::Result<u64> {
     let size = file.metadata()?.len();
     drop(file);
     std::fs::rename(&temporary, folder.join(file_name(stamp.head)))?;
-    File::open(&folder)?.sync_all().or_else(|e| {
-        // Some filesystems cannot fsync a directory; the rename is then as durable as they get.
-        if e.kind() == std::io::ErrorKind::InvalidInput {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
+    super::engine::sync_directory(&folder)?;
     for (_, old) in list(dir)?.into_iter().skip(KEEP) {
         if let Err(e) = std::fs::remove_file(&old) {
             tracing::warn!(file = %old.display(), error = %e, "could not remove an old checkpoint");

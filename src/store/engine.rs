@@ -221,7 +221,7 @@ impl SledEngine {
 /// fsyncs a directory, so the entries of the files created in it survive a power loss. A
 /// filesystem that cannot fsync a directory (EINVAL, as some network and FUSE ones answer) has no
 /// such step to take.
-fn sync_directory(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_directory(dir: &Path) -> std::io::Result<()> {
     match File::open(dir)?.sync_all() {
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             tracing::debug!(dir = %dir.display(), "this filesystem does not fsync directories");

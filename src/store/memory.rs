@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::decode_view;
 use super::compact;
 use super::engine::{Engine, EngineError, EngineResult, Entries, WriteBatch};
 use super::keys;
@@ -246,17 +245,18 @@ impl Views {
                 stopped: (None, stopped_at(record)),
             });
         }
-        let other = MemoryState {
-            tasks: Default::default(),
-            clusters: state.clusters.clone(),
-            task_definitions: state.task_definitions.clone(),
-            families: state.families.clone(),
-            container_instances: state.container_instances.clone(),
-            client_tokens: state.client_tokens.clone(),
-        };
-        for (key, value) in views::all_sorted(&other) {
-            batch.other.put(key, value);
+        fn add<V: views::View>(batch: &mut WriteBatch, records: &BTreeMap<V::Id, V>) {
+            for (id, record) in records {
+                for (key, value) in views::entries(id, record) {
+                    batch.put(key, value);
+                }
+            }
         }
+        add(&mut batch.other, &state.clusters);
+        add(&mut batch.other, &state.task_definitions);
+        add(&mut batch.other, &state.families);
+        add(&mut batch.other, &state.container_instances);
+        add(&mut batch.other, &state.client_tokens);
         views.apply(batch, head);
         views
     }
@@ -361,12 +361,7 @@ impl StateView for Views {
     }
 
     fn client_token(&self, cluster_arn: &str, token: &str) -> DomainResult<Option<ClientTokenRecord>> {
-        match self.other.0.get(&keys::client_token(cluster_arn, token)) {
-            Some(bytes) => decode_view(&keys::client_token(cluster_arn, token), bytes)
-                .map(Some)
-                .map_err(fault),
-            None => Ok(None),
-        }
+        self.others().client_token(cluster_arn, token)
     }
 }
 

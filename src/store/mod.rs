@@ -113,7 +113,8 @@ pub struct Store {
 struct Inner {
     /// `None` only while the last handle is being dropped.
     engine: Option<Arc<dyn Engine>>,
-    log: Arc<dyn Log>,
+    /// `None` only while the last handle is being dropped.
+    log: Option<Arc<dyn Log>>,
     /// Whether checkpoints are written under `path`.
     checkpoints: bool,
     /// The history index and its follower thread (`None` once stopped).
@@ -127,36 +128,11 @@ struct Inner {
     settle_on_close: bool,
 }
 
-/// What `Inner::log` holds while the store closes.
-struct ClosedLog;
-
-impl Log for ClosedLog {
-    fn head(&self) -> engine::EngineResult<u64> {
-        Err(engine::EngineError("the store is closed".into()))
-    }
-    fn append(&self, _: u64, _: u64, _: Vec<LogValue>) -> Result<(), AppendError> {
-        Err(AppendError::Failed(engine::EngineError("the store is closed".into())))
-    }
-    fn read(&self, _: u64) -> log::LogValues<'_> {
-        Box::new(std::iter::once(Err(engine::EngineError("the store is closed".into()))))
-    }
-    fn wait_beyond(&self, seen: u64, _: std::time::Duration) -> engine::EngineResult<u64> {
-        Ok(seen)
-    }
-    fn derived_get(&self, _: &[u8]) -> engine::EngineResult<Option<Vec<u8>>> {
-        Ok(None)
-    }
-    fn derived_range(&self, _: &[u8]) -> engine::EngineResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        Err(engine::EngineError("the store is closed".into()))
-    }
-    fn derived_apply(&self, _: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> engine::EngineResult<()> {
-        Err(engine::EngineError("the store is closed".into()))
-    }
-    fn size_on_disk(&self) -> engine::EngineResult<u64> {
-        Ok(0)
-    }
-    fn available_space(&self) -> engine::EngineResult<Option<u64>> {
-        Ok(None)
+impl Inner {
+    fn log(&self) -> &dyn Log {
+        self.log
+            .as_deref()
+            .expect("the log lives until the last handle is dropped")
     }
 }
 
@@ -174,7 +150,7 @@ impl Drop for Inner {
         }
         let Some(engine) = self.engine.take() else { return };
         // The log holds the engine too: drop it first so the engine's count tells who else has it.
-        self.log = Arc::new(ClosedLog);
+        self.log.take();
         // Only a healthy engine that nothing else holds is closed here and can be reopened.
         let settle = self.settle_on_close && Arc::strong_count(&engine) == 1 && self.shared.refusal().is_none();
         drop(engine);
@@ -331,7 +307,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 engine: Some(engine),
-                log,
+                log: Some(log),
                 checkpoints: checkpoints_on,
                 history: Some(history),
                 history_thread: Some(history_thread),
@@ -445,7 +421,7 @@ impl Store {
         if limit == 0 || from > head {
             return Ok(records);
         }
-        for value in self.inner.log.read(from) {
+        for value in self.inner.log().read(from) {
             let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
             for frame in codec::log_frames(value.first, &value.bytes) {
                 let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -515,7 +491,7 @@ impl Store {
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> StoreResult<u64> {
         self.inner
-            .log
+            .log()
             .size_on_disk()
             .map_err(|e| StoreError::storage("measuring the store", e))
     }

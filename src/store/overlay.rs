@@ -97,9 +97,22 @@ impl<'a> Overlay<'a> {
         value: T,
         load: impl FnOnce() -> DomainResult<Option<Arc<T>>>,
     ) {
+        self.write(slots, key, Some(value), load);
+    }
+
+    /// Sets a record (`None`: removes it), loading what was committed the first time it is
+    /// touched so the diff knows what it replaces.
+    fn write<K: Hash + Eq, T>(
+        &self,
+        slots: &Slots<K, T>,
+        key: K,
+        value: Option<T>,
+        load: impl FnOnce() -> DomainResult<Option<Arc<T>>>,
+    ) {
+        let current = value.map(Arc::new);
         let mut map = slots.borrow_mut();
         if let Some(slot) = map.get_mut(&key) {
-            slot.current = Some(Arc::new(value));
+            slot.current = current;
             slot.dirty = true;
             return;
         }
@@ -111,7 +124,7 @@ impl<'a> Overlay<'a> {
             key,
             Slot {
                 original,
-                current: Some(Arc::new(value)),
+                current,
                 dirty: true,
             },
         );
@@ -333,27 +346,7 @@ impl StateMut for Overlay<'_> {
     }
 
     fn remove_task(&mut self, task_id: &str) {
-        let mut map = self.tasks.borrow_mut();
-        match map.get_mut(task_id) {
-            Some(slot) => {
-                slot.current = None;
-                slot.dirty = true;
-            }
-            None => {
-                let original = self.load_task(task_id).unwrap_or_else(|e| {
-                    self.fault.borrow_mut().get_or_insert(e);
-                    None
-                });
-                map.insert(
-                    task_id.to_string(),
-                    Slot {
-                        original,
-                        current: None,
-                        dirty: true,
-                    },
-                );
-            }
-        }
+        self.write(&self.tasks, task_id.to_string(), None, || self.load_task(task_id));
     }
 
     fn put_task_definition(&mut self, scope: &Scope, family: &str, revision: u32, record: TaskDefinitionRecord) {

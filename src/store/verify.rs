@@ -182,13 +182,11 @@ fn decode_log(
             }
         };
         let first = value.first;
-        // A value that starts before `from` holds it further in.
-        let first = if first < expected && expected == from && first <= from {
+        // Only the first value read may start before `from` (a chunk holding it further in).
+        let first = if first == expected || (expected == from && first < from) {
             Ok(first)
-        } else if first != expected {
-            Err(format!("the log jumps from seq {} to seq {first}", expected - 1))
         } else {
-            Ok(first)
+            Err(format!("the log jumps from seq {} to seq {first}", expected - 1))
         };
         let first = match first {
             Ok(first) => first,

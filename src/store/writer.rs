@@ -199,12 +199,14 @@ impl Checkpointer {
     /// the writer time in proportion to the views (about half a second at a million tasks), so
     /// a large store waits for at least as many events as it holds tasks (and, on the timer, a
     /// twentieth of that): the cost per event stays bounded whatever the size.
-    fn due(&self, head: u64, tasks: usize) -> bool {
+    fn due(&self, head: u64, tasks: impl FnOnce() -> usize) -> bool {
         let events = head.saturating_sub(self.taken);
-        let tasks = tasks as u64;
-        events > 0
-            && (events >= self.policy.every_events.max(tasks)
-                || (self.taken_at.elapsed() >= self.policy.interval && events >= tasks / 20))
+        let timer = self.taken_at.elapsed() >= self.policy.interval;
+        if events == 0 || (events < self.policy.every_events && !timer) {
+            return false;
+        }
+        let tasks = tasks() as u64;
+        events >= self.policy.every_events.max(tasks) || (timer && events >= tasks / 20)
     }
 }
 
@@ -420,8 +422,8 @@ impl WriterState {
         let Some(checkpointer) = self.checkpointer.as_mut() else {
             return;
         };
-        let tasks = self.shared.views().task_count();
-        if !checkpointer.due(head, tasks) || self.shared.refusal().is_some() {
+        let shared = &self.shared;
+        if !checkpointer.due(head, || shared.views().task_count()) || shared.refusal().is_some() {
             return;
         }
         let Some(to_thread) = &checkpointer.to_thread else {
