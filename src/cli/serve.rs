@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKLEDGER_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     request_timeout_ms: u64,
     /// sled's page cache, in MiB.
-    #[arg(long, env = "TASKLEDGER_CACHE_MB", default_value_t = 128)]
+    #[arg(long, env = "TASKLEDGER_CACHE_MB", default_value_t = 32)]
     cache_mb: u64,
     /// Refuse writes (ServerException, nothing written) while the data directory's filesystem has
     /// less free space than this, in MiB, so the store never runs out in the middle of a write;

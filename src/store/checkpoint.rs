@@ -19,7 +19,7 @@ use super::memory::Views;
 
 const MAGIC: &[u8; 8] = b"TLCKPT\0\0";
 /// The checkpoint layout this binary writes and reads; another is skipped (and rebuilt).
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 /// Checkpoints kept; older ones are removed once a new one is durable.
 pub const KEEP: usize = 2;
 const PREFIX: &str = "checkpoint-";

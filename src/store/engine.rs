@@ -86,7 +86,7 @@ pub struct SledOptions {
 impl Default for SledOptions {
     fn default() -> Self {
         SledOptions {
-            cache_capacity: 128 * 1024 * 1024,
+            cache_capacity: 32 * 1024 * 1024,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::compact;
+use super::dictionary::{self, RecordDictionary};
 use super::engine::{Engine, EngineError, EngineResult, Entries, WriteBatch};
 use super::keys;
 use super::reader::SledState;
@@ -31,7 +32,9 @@ use crate::proto::v1::TaskDefinitionStatus;
 /// number; any other id kept as text. Ordered as the ids' text is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskKey {
-    Hex(u128),
+    /// The number's high and low 64 bits (two words rather than a `u128`, which would align the
+    /// key, and every listing entry, to 32 bytes instead of 24).
+    Hex([u64; 2]),
     Text(Box<str>),
 }
 
@@ -39,14 +42,14 @@ impl TaskKey {
     pub fn of(id: &str) -> TaskKey {
         let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         match hex.then(|| u128::from_str_radix(id, 16).ok()).flatten() {
-            Some(n) => TaskKey::Hex(n),
+            Some(n) => TaskKey::Hex([(n >> 64) as u64, n as u64]),
             None => TaskKey::Text(id.into()),
         }
     }
 
     pub fn id(&self) -> String {
         match self {
-            TaskKey::Hex(n) => format!("{n:032x}"),
+            TaskKey::Hex([high, low]) => format!("{high:016x}{low:016x}"),
             TaskKey::Text(text) => text.to_string(),
         }
     }
@@ -106,8 +109,8 @@ impl ViewBatch {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OtherEntries(pub BTreeMap<Vec<u8>, Vec<u8>>);
 
-/// A task record's stored bytes; shared, so a snapshot of the views for a checkpoint copies no
-/// record. Serialized as one byte string.
+/// A task record's stored bytes (compressed once the views have a dictionary); shared, so a
+/// snapshot of the views for a checkpoint copies no record. Serialized as one byte string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Record(Arc<[u8]>);
 
@@ -178,6 +181,12 @@ pub struct Views {
     other: OtherEntries,
     /// STOPPED tasks by when they stopped (seconds), for the retention of stopped tasks.
     stopped: BTreeSet<(i64, TaskKey)>,
+    /// Once trained, every task record is held compressed with it.
+    #[serde(with = "dictionary::serde_option")]
+    dictionary: Option<Arc<RecordDictionary>>,
+    /// How many tasks the views held when training last found nothing to train on.
+    #[serde(skip)]
+    untrained_at: usize,
 }
 
 impl Views {
@@ -212,7 +221,12 @@ impl Views {
             }
             match write.record {
                 Some(bytes) => {
-                    self.tasks.insert(key, Record(Arc::from(bytes)));
+                    let record = self.squeeze(&bytes);
+                    self.tasks.insert(key, record);
+                    if self.dictionary.is_none() && self.tasks.len() >= dictionary::TRAIN_AT.max(2 * self.untrained_at)
+                    {
+                        self.train();
+                    }
                 }
                 None => {
                     self.tasks.remove(&key);
@@ -261,12 +275,43 @@ impl Views {
         views
     }
 
+    fn squeeze(&self, bytes: &[u8]) -> Record {
+        match &self.dictionary {
+            Some(dictionary) => Record(Arc::from(dictionary.compress(bytes))),
+            None => Record(Arc::from(bytes)),
+        }
+    }
+
+    /// A task record's compact bytes.
+    fn unsqueeze<'a>(&self, record: &'a Record) -> DomainResult<std::borrow::Cow<'a, [u8]>> {
+        match &self.dictionary {
+            Some(dictionary) => dictionary.decompress(&record.0).map(Into::into).map_err(fault),
+            None => Ok((&record.0[..]).into()),
+        }
+    }
+
+    /// Trains a dictionary on the records held and compresses them all with it.
+    fn train(&mut self) {
+        let Some(dictionary) = RecordDictionary::train(self.tasks.values().map(|r| &r.0[..])) else {
+            self.untrained_at = self.tasks.len();
+            return;
+        };
+        for record in self.tasks.values_mut() {
+            *record = Record(Arc::from(dictionary.compress(&record.0)));
+        }
+        self.dictionary = Some(dictionary);
+    }
+
     /// Every entry of the views, sorted by key: the task records under `T` + id, one empty entry
     /// per listing a task is in (listing prefix + id), and every other entry as it is.
+    /// A record that does not decompress is given as it is held, so that it differs.
     pub fn entries(&self) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::with_capacity(self.tasks.len() * 4 + self.other.0.len());
-        for (key, bytes) in &self.tasks {
-            out.push((keys::task(&key.id()), bytes.0.to_vec()));
+        for (key, record) in &self.tasks {
+            let bytes = self
+                .unsqueeze(record)
+                .map_or_else(|_| record.0.to_vec(), |b| b.into_owned());
+            out.push((keys::task(&key.id()), bytes));
         }
         for (listing, ids) in &self.listings {
             for id in ids {
@@ -312,7 +357,7 @@ impl StateView for Views {
 
     fn task(&self, task_id: &str) -> DomainResult<Option<TaskRecord>> {
         match self.tasks.get(&TaskKey::of(task_id)) {
-            Some(bytes) => compact::decode(&bytes.0).map(Some).map_err(fault),
+            Some(record) => compact::decode(&self.unsqueeze(record)?).map(Some).map_err(fault),
             None => Ok(None),
         }
     }
@@ -429,7 +474,78 @@ mod tests {
                 assert_eq!(TaskKey::of(a).cmp(&TaskKey::of(b)), a.cmp(b), "{a} vs {b}");
             }
         }
-        assert!(matches!(TaskKey::of(ids[0]), TaskKey::Hex(10)));
+        assert!(matches!(TaskKey::of(ids[0]), TaskKey::Hex([0, 10])));
         assert!(matches!(TaskKey::of(ids[5]), TaskKey::Text(_)));
+    }
+
+    fn task(i: usize) -> (String, TaskRecord) {
+        let id = format!("{i:032x}");
+        let task = crate::proto::v1::Task {
+            task_arn: Some(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")),
+            cluster_arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/prod".into()),
+            last_status: Some(["PENDING", "RUNNING", "STOPPED"][i % 3].into()),
+            group: Some("family:web".into()),
+            version: Some(i as i64 % 5 + 1),
+            ..Default::default()
+        };
+        let record = TaskRecord {
+            task: Some(task),
+            history: vec![i as u64 + 1],
+            ..Default::default()
+        };
+        (id, record)
+    }
+
+    fn views_of(tasks: usize) -> Views {
+        let mut views = Views::default();
+        for i in 0..tasks {
+            let (id, record) = task(i);
+            let batch = ViewBatch {
+                tasks: vec![TaskWrite {
+                    id,
+                    record: Some(compact::encode(&record)),
+                    joined: keys::task_listings(&record),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            views.apply(batch, i as u64 + 1);
+        }
+        views
+    }
+
+    #[test]
+    fn records_are_compressed_once_there_are_enough_and_read_back_the_same() {
+        let few = views_of(dictionary::TRAIN_AT - 1);
+        assert!(few.dictionary.is_none());
+        let many = views_of(dictionary::TRAIN_AT + 100);
+        let dictionary = many.dictionary.as_ref().expect("trained");
+        let held: usize = many.tasks.values().map(|r| r.0.len()).sum();
+        let plain: usize = (0..many.tasks.len()).map(|i| compact::encode(&task(i).1).len()).sum();
+        assert!(held * 2 < plain, "{held} bytes held for {plain} plain");
+        for i in [0, 1, dictionary::TRAIN_AT - 1, dictionary::TRAIN_AT + 99] {
+            let (id, record) = task(i);
+            assert_eq!(many.task(&id).unwrap(), Some(record));
+        }
+        // Entries give the plain compact bytes, as the views of a fold without a dictionary do.
+        let entries = many.entries();
+        let (id, record) = task(7);
+        let key = keys::task(&id);
+        assert_eq!(
+            entries.iter().find(|(k, _)| *k == key).unwrap().1,
+            compact::encode(&record)
+        );
+        // A checkpoint's round trip keeps the dictionary and the records.
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&many, config).unwrap();
+        let (back, _): (Views, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back.dictionary.as_deref().map(|d| d.raw()), Some(dictionary.raw()));
+        assert_eq!(back.entries(), entries);
+        // A record that no longer decompresses is a server fault, not a panic, and differs.
+        let mut damaged = many.clone();
+        let key = TaskKey::of(&task(3).0);
+        damaged.tasks.insert(key, Record(Arc::from(&b"not zstd"[..])));
+        assert!(damaged.task(&task(3).0).is_err());
+        assert_ne!(damaged.entries(), entries);
     }
 }

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod codec;
 mod compact;
+mod dictionary;
 pub mod engine;
 pub mod error;
 pub mod history;

@@ -181,3 +181,50 @@ fn verify_proves_a_sound_checkpoint_that_disagrees_with_the_log_wrong() {
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+/// A store holding enough tasks to compress its records (`memory::Views` trains a dictionary at
+/// 4,096 tasks) answers as before, checkpoints them compressed and reopens from that checkpoint,
+/// from an older one, and from the log alone with the same answers.
+#[test]
+fn compressed_task_records_answer_as_before_through_checkpoints_and_folds() {
+    let f = fixture();
+    let dir = f.dir.path().to_path_buf();
+    drop(f.store);
+    let f = Fixture {
+        store: open(&dir, 20_000),
+        ..f
+    };
+    f.cluster("prod");
+    f.fargate_definition("web");
+    let mut arns = Vec::new();
+    for _ in 0..450 {
+        let run = f.run_fargate("prod", "web", 10);
+        arns.extend(run.tasks.into_iter().filter_map(|t| t.task_arn));
+    }
+    for arn in arns.iter().step_by(3) {
+        f.report("prod", arn, "RUNNING").unwrap();
+    }
+    let first = f.describe("prod", &arns[0]);
+    let last = f.describe("prod", arns.last().unwrap());
+    let running = f.describe("prod", &arns[4_002]);
+    assert_eq!(running.last_status.as_deref(), Some("RUNNING"));
+    let views = f.store.view_entries().unwrap();
+    f.verify_clean();
+    let f = Fixture {
+        store: {
+            drop(f.store);
+            open(&dir, 20_000)
+        },
+        ..f
+    };
+    assert!(!files(&dir).is_empty());
+    assert_eq!(f.store.view_entries().unwrap(), views);
+    assert_eq!(f.describe("prod", &arns[0]), first);
+    assert_eq!(f.describe("prod", arns.last().unwrap()), last);
+    assert_eq!(f.describe("prod", &arns[4_002]), running);
+    f.verify_clean();
+    drop(f.store);
+    std::fs::remove_dir_all(checkpoint::directory(&dir)).unwrap();
+    let store = open(&dir, 1_000_000);
+    assert_eq!(store.view_entries().unwrap(), views);
+}
