@@ -6,10 +6,11 @@
 //! the first version stored in sled, so `verify` compares them byte for byte with a fold.
 //! Does not read the log or decide anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 use super::compact;
@@ -107,7 +108,7 @@ impl ViewBatch {
 /// The records other than tasks and their index entries, keyed as in `keys`: few next to the
 /// tasks, so an ordered map of bytes, read through the same code that once read them from sled.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OtherEntries(pub BTreeMap<Vec<u8>, Vec<u8>>);
+pub struct OtherEntries(pub OrdMap<Vec<u8>, Vec<u8>>);
 
 /// A task record's stored bytes (compressed once the views have a dictionary); shared, so a
 /// snapshot of the views for a checkpoint copies no record. Serialized as one byte string.
@@ -127,6 +128,11 @@ impl<'de> Deserialize<'de> for Record {
     }
 }
 
+/// `start..end` as the map's key type.
+fn bounds(start: &[u8], end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    (Bound::Included(start.to_vec()), Bound::Excluded(end.to_vec()))
+}
+
 fn range_of<'a>(iter: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a) -> Entries<'a> {
     Box::new(iter.map(|(k, v)| Ok((k.clone(), v.clone()))))
 }
@@ -140,18 +146,14 @@ impl Engine for OtherEntries {
         if start >= end {
             return Box::new(std::iter::empty());
         }
-        range_of(self.0.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end))))
+        range_of(self.0.range(bounds(start, end)))
     }
 
     fn range_rev(&self, start: &[u8], end: &[u8]) -> Entries<'_> {
         if start >= end {
             return Box::new(std::iter::empty());
         }
-        range_of(
-            self.0
-                .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
-                .rev(),
-        )
+        range_of(self.0.range(bounds(start, end)).rev())
     }
 
     fn apply(&self, _: WriteBatch) -> EngineResult<()> {
@@ -175,12 +177,12 @@ pub struct Views {
     /// The seq of the last event applied.
     pub head: u64,
     /// Task id → the task record in its compact stored form (`compact`).
-    tasks: HashMap<TaskKey, Record>,
+    tasks: OrdMap<TaskKey, Record>,
     /// Listing prefix (`keys::task_listing`) → the ids of the tasks in it.
-    listings: BTreeMap<Box<[u8]>, BTreeSet<TaskKey>>,
+    listings: BTreeMap<Box<[u8]>, OrdSet<TaskKey>>,
     other: OtherEntries,
     /// STOPPED tasks by when they stopped (seconds), for the retention of stopped tasks.
-    stopped: BTreeSet<(i64, TaskKey)>,
+    stopped: OrdSet<(i64, TaskKey)>,
     /// Once trained, every task record is held compressed with it.
     #[serde(with = "dictionary::serde_option")]
     dictionary: Option<Arc<RecordDictionary>>,
@@ -296,8 +298,11 @@ impl Views {
             self.untrained_at = self.tasks.len();
             return;
         };
-        for record in self.tasks.values_mut() {
-            *record = Record(Arc::from(dictionary.compress(&record.0)));
+        let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+        for key in keys {
+            if let Some(record) = self.tasks.get_mut(&key) {
+                *record = Record(Arc::from(dictionary.compress(&record.0)));
+            }
         }
         self.dictionary = Some(dictionary);
     }
@@ -337,7 +342,7 @@ impl Views {
         SledState { engine: &self.other }
     }
 
-    fn listing(&self, prefix: &[u8]) -> Option<&BTreeSet<TaskKey>> {
+    fn listing(&self, prefix: &[u8]) -> Option<&OrdSet<TaskKey>> {
         self.listings.get(prefix)
     }
 }

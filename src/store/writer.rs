@@ -157,8 +157,9 @@ impl Default for CheckpointPolicy {
 }
 
 /// A snapshot of the views for the checkpoint thread, which encodes and writes it off the
-/// commit path. The writer takes the snapshot (a clone that shares every task record) between
-/// groups; if the thread is still busy with the previous one, no snapshot is taken.
+/// commit path. The writer takes the snapshot between groups: a clone of persistent maps, which
+/// copies their roots and nothing else (the writer's next changes copy the paths they touch);
+/// if the thread is still busy with the previous one, no snapshot is taken.
 struct Checkpointer {
     dir: PathBuf,
     policy: CheckpointPolicy,
@@ -195,10 +196,10 @@ impl Checkpointer {
         })
     }
 
-    /// Whether a snapshot is due at `head` for views holding `tasks` tasks. Taking one costs
-    /// the writer time in proportion to the views (about half a second at a million tasks), so
-    /// a large store waits for at least as many events as it holds tasks (and, on the timer, a
-    /// twentieth of that): the cost per event stays bounded whatever the size.
+    /// Whether a snapshot is due at `head` for views holding `tasks` tasks. Writing one costs
+    /// the checkpoint thread (and the disk) time in proportion to the views, so a large store
+    /// waits for at least as many events as it holds tasks (and, on the timer, a twentieth of
+    /// that): the cost per event stays bounded whatever the size.
     fn due(&self, head: u64, tasks: impl FnOnce() -> usize) -> bool {
         let events = head.saturating_sub(self.taken);
         let timer = self.taken_at.elapsed() >= self.policy.interval;
