@@ -148,6 +148,9 @@ struct Fill {
     /// Events in the log (rounded up to whole task lifecycles of 8 events).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// This many live tasks instead (RunTask only).
+    #[arg(long)]
+    tasks: Option<u64>,
     /// Where to create the store; must not exist yet, and is kept.
     #[arg(long)]
     dir: PathBuf,
@@ -155,8 +158,12 @@ struct Fill {
 
 #[derive(Debug, Clone, Args)]
 struct ColdStart {
+    /// Fill the store with this many events: tasks walked through their whole lifecycle.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// Fill it with this many live tasks instead (RunTask only), for opening a store that large.
+    #[arg(long)]
+    tasks: Option<u64>,
     /// Starts of the same store.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -544,13 +551,13 @@ async fn cold_start(session: &Session, args: ColdStart) -> anyhow::Result<Value>
     ensure!(args.repeat >= 1, "--repeat must be at least 1");
     let target = Target::start(session.endpoint.as_deref()).await?;
     let binary = server_binary(args.server_binary.as_deref())?;
+    let (goal, size) = Goal::of(args.events, args.tasks);
     let arguments = format!(
-        "cold-start --events {} --repeat {}{}",
-        args.events,
+        "cold-start {size} --repeat {}{}",
         args.repeat,
         if args.keep_page_cache { " --keep-page-cache" } else { "" }
     );
-    let parameters = json!({"events": args.events, "repeat": args.repeat, "fill": Goal::Events(args.events).describe(),
+    let parameters = json!({"events": args.events, "tasks": args.tasks, "repeat": args.repeat, "fill": goal.describe(),
         "drop_page_cache": !args.keep_page_cache,
         "server_binary": binary.display().to_string(),
         "measured": "from spawning `taskledger serve --listen 127.0.0.1:0` to the first answered DescribeTasks"});
@@ -561,7 +568,7 @@ async fn cold_start(session: &Session, args: ColdStart) -> anyhow::Result<Value>
         return Ok(report.finish());
     }
     let workload = Workload::create(&target, "cold-start").await?;
-    let loaded = load(&target, &workload, Goal::Events(args.events)).await?;
+    let loaded = load(&target, &workload, goal).await?;
     report.note(loaded.line());
     let probe = loaded.ids.first().cloned().context("the fill created no task")?;
     let dir = target.close().await?.context("an in-process target has a directory")?;
@@ -614,12 +621,13 @@ async fn fill(session: &Session, args: Fill) -> anyhow::Result<Value> {
     );
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     let target = Target::in_process_in(Scratch::kept(args.dir.clone())).await?;
-    let arguments = format!("fill --events {} --dir {}", args.events, args.dir.display());
-    let parameters = json!({"events": args.events, "dir": args.dir.display().to_string(),
-        "fill": Goal::Events(args.events).describe()});
+    let (goal, size) = Goal::of(args.events, args.tasks);
+    let arguments = format!("fill {size} --dir {}", args.dir.display());
+    let parameters = json!({"events": args.events, "tasks": args.tasks, "dir": args.dir.display().to_string(),
+        "fill": goal.describe()});
     let mut report = session.report("fill", "a filled store, kept on disk", arguments, parameters, &target);
     let workload = Workload::create(&target, "fill").await?;
-    let loaded = load(&target, &workload, Goal::Events(args.events)).await?;
+    let loaded = load(&target, &workload, goal).await?;
     report.note(loaded.line());
     let head = loaded.head.unwrap_or_default();
     target.close().await?;
@@ -737,6 +745,7 @@ async fn smoke(session: &Session) -> anyhow::Result<()> {
         Scenario::Rebuild(Rebuild { events: 500, repeat: 1 }),
         Scenario::ColdStart(ColdStart {
             events: 500,
+            tasks: None,
             repeat: 1,
             server_binary: None,
             keep_page_cache: true,
@@ -1125,6 +1134,14 @@ enum Goal {
 }
 
 impl Goal {
+    /// `--tasks` if given, else `--events`; and the option as given.
+    fn of(events: u64, tasks: Option<u64>) -> (Goal, String) {
+        match tasks {
+            Some(tasks) => (Goal::Tasks(tasks), format!("--tasks {tasks}")),
+            None => (Goal::Events(events), format!("--events {events}")),
+        }
+    }
+
     /// Tasks to create: an event goal gets whole lifecycles (RunTask's event, then one per status).
     fn tasks(self) -> u64 {
         match self {
