@@ -10,6 +10,7 @@ mod v0001_initial;
 mod v0002_compact_task_records;
 mod v0003_log_chunks;
 mod v0004_views_in_memory;
+mod v0005_compressed_log_values;
 
 use crate::store::engine::{Engine, EngineResult, WriteBatch};
 
@@ -29,4 +30,5 @@ pub const STEPS: &[Step] = &[
     v0002_compact_task_records::STEP,
     v0003_log_chunks::STEP,
     v0004_views_in_memory::STEP,
+    v0005_compressed_log_values::STEP,
 ];

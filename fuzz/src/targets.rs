@@ -36,7 +36,7 @@ pub enum Reached {
 }
 
 /// (a) Log value decoding: the first 8 bytes are the seq the value is stored under, the rest the
-/// stored bytes (one frame, or a chunk of frames). Decoding never panics; what decodes re-frames
+/// stored bytes (one frame, a chunk of frames, or either compressed). Decoding never panics; what decodes re-frames
 /// to the same record; what is refused names its seq.
 pub fn log_record(data: &[u8]) -> Reached {
     if data.len() < 8 {
@@ -44,7 +44,7 @@ pub fn log_record(data: &[u8]) -> Reached {
     }
     let first = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
     let mut reached = Reached::Undecodable;
-    for frame in log_frames(first, &data[8..]) {
+    for frame in log_frames(first, &data[8..]).list() {
         reached = match frame.and_then(|(seq, frame)| unframe_log_record(seq, frame)) {
             Ok(record) => {
                 assert!(record.seq >= first);

@@ -130,8 +130,43 @@ impl<R: Read> Read for Crc<R> {
 pub fn write(dir: &Path, stamp: Stamp, views: &Views) -> std::io::Result<u64> {
     let folder = directory(dir);
     std::fs::create_dir_all(&folder)?;
+    // Leftovers of a checkpoint whose writer died are useless.
+    for entry in std::fs::read_dir(&folder)?.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let temporary = folder.join(format!(".{}.tmp", file_name(stamp.head)));
-    let file = File::create(&temporary)?;
+    let size = match write_file(&temporary, stamp, views) {
+        Ok(size) => size,
+        Err(e) => {
+            // A half-written file (the disk filled up, say) must not keep its space.
+            let _ = std::fs::remove_file(&temporary);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&temporary, folder.join(file_name(stamp.head)))?;
+    super::engine::sync_directory(&folder)?;
+    for (_, old) in list(dir)?.into_iter().skip(KEEP) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            tracing::warn!(file = %old.display(), error = %e, "could not remove an old checkpoint");
+        }
+    }
+    Ok(size)
+}
+
+/// The size of the newest checkpoint file in `dir`, if any: what the next one will need, about.
+pub fn newest_size(dir: &Path) -> Option<u64> {
+    let (_, path) = list(dir).ok()?.into_iter().next()?;
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+fn write_file(temporary: &Path, stamp: Stamp, views: &Views) -> std::io::Result<u64> {
+    let file = File::create(temporary)?;
     let mut out = Crc {
         inner: BufWriter::with_capacity(1 << 20, file),
         crc: 0,
@@ -143,23 +178,7 @@ pub fn write(dir: &Path, stamp: Stamp, views: &Views) -> std::io::Result<u64> {
     let mut file = out.inner.into_inner().map_err(|e| e.into_error())?;
     file.write_all(&crc.to_le_bytes())?;
     file.sync_all()?;
-    let size = file.metadata()?.len();
-    drop(file);
-    std::fs::rename(&temporary, folder.join(file_name(stamp.head)))?;
-    super::engine::sync_directory(&folder)?;
-    for (_, old) in list(dir)?.into_iter().skip(KEEP) {
-        if let Err(e) = std::fs::remove_file(&old) {
-            tracing::warn!(file = %old.display(), error = %e, "could not remove an old checkpoint");
-        }
-    }
-    // Leftovers of a checkpoint whose writer died are useless.
-    for entry in std::fs::read_dir(&folder)?.flatten() {
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) && entry.path() != temporary {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(size)
+    file.metadata().map(|m| m.len())
 }
 
 /// Reads one checkpoint file, checking its magic, CRC and format (not yet against the log).
@@ -223,7 +242,7 @@ pub fn record_crc(log: &dyn Log, seq: u64) -> Result<u32, String> {
         .next()
         .ok_or_else(|| format!("the log has no record {seq}"))?
         .map_err(|e| e.to_string())?;
-    for frame in codec::log_frames(value.first, &value.bytes) {
+    for frame in codec::log_frames(value.first, &value.bytes).list() {
         let (at, frame) = frame.map_err(|e| e.to_string())?;
         if at == seq {
             return codec::frame_crc(frame).ok_or_else(|| format!("log record {seq} is too short"));

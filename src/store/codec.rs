@@ -1,11 +1,14 @@
 //! Encoding of what the store writes: log records framed with a format version and a CRC32C
 //! (the long-lived format, see proto/taskledger/log/v1/log.proto), the log values that hold one
-//! frame or a chunk of consecutive frames, and view records (prost, derived data that can always
-//! be rebuilt).
+//! frame or a chunk of consecutive frames, compressed whole when that makes them smaller, and
+//! view records (prost, derived data that can always be rebuilt).
 //! Does not decide key layout (see `keys`).
+
+use std::borrow::Cow;
 
 use prost::Message;
 
+use super::compress;
 use crate::proto::log::LogRecord;
 
 /// The log record format this binary writes and reads.
@@ -83,12 +86,19 @@ pub fn frame_crc(frame: &[u8]) -> Option<u32> {
 /// with `LOG_FORMAT_VERSION` is one frame. Readers before schema version 3 refuse a chunk as an
 /// unknown format version rather than misread it.
 pub const LOG_CHUNK: u8 = 0x80;
-/// The writer closes a chunk once it holds this many bytes. sled 0.34 moves any *page* (a leaf of
-/// up to 17 values, rewritten whole when consolidated) whose serialized form passes a quarter of
-/// its 512 KiB segment into a blob file of its own, one file per page write. Chunks of ~4 KiB keep
-/// a leaf of them near 80 KiB, so an ordinary log writes no blob files (`SledEngine::sync` makes
-/// any it does write durable, but each costs a file creation and, on a miss, an open and a read).
-pub const LOG_CHUNK_BYTES: usize = 4 * 1024;
+/// First byte of a log value compressed whole (`compress::compress`, zstd without a dictionary):
+/// what follows decompresses to a value of either kind above. The writer compresses every value
+/// of at least `PACK_FROM` bytes that comes out smaller (schema version 5).
+pub const LOG_PACKED: u8 = 0x81;
+const PACK_FROM: usize = 256;
+/// The writer closes a chunk once it holds this many bytes (before compression). sled 0.34 moves
+/// any *page* (a leaf of up to 17 values, rewritten whole when consolidated) whose serialized
+/// form passes a quarter of its 512 KiB segment into a blob file of its own, one file per page
+/// write. Chunks of 16 KiB of records compress to 2–3 KiB (records of one group repeat their
+/// cluster, task definition and much else), which keeps a leaf of them far below that, so an
+/// ordinary log writes no blob files (`SledEngine::sync` makes any it does write durable, but
+/// each costs a file creation and, on a miss, an open and a read).
+pub const LOG_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Builds the log value for consecutive records of one group commit, framing each in place.
 pub struct LogChunk {
@@ -134,19 +144,72 @@ impl LogChunk {
         self.bytes.len()
     }
 
-    /// The value to store; a single record is stored as its bare frame.
+    /// The value to store; a single record is stored as its bare frame. Compressed (`pack`).
     pub fn finish(mut self) -> Vec<u8> {
         if self.records == 1 {
             self.bytes.drain(..5);
         }
-        self.bytes
+        pack(self.bytes)
     }
 }
 
-/// The frames of a log value stored under `first`, each with its seq (`first`, `first + 1`, …),
-/// in order; where the chunk's layout is damaged, the frames before the damage and then the
-/// problem. Checks the layout only; each frame is checked by `unframe_log_record`.
-pub fn log_frames(first: u64, value: &[u8]) -> Vec<Result<(u64, &[u8]), CorruptRecord>> {
+/// A log value as stored: compressed behind `LOG_PACKED` when that is smaller.
+pub fn pack(value: Vec<u8>) -> Vec<u8> {
+    if value.len() < PACK_FROM {
+        return value;
+    }
+    let compressed = compress::compress(&value);
+    if compressed.len() + 1 >= value.len() {
+        return value;
+    }
+    let mut packed = Vec::with_capacity(compressed.len() + 1);
+    packed.push(LOG_PACKED);
+    packed.extend_from_slice(&compressed);
+    packed
+}
+
+/// The frames of one stored log value (see `log_frames`); owns the value decompressed.
+pub struct Frames<'a> {
+    first: u64,
+    plain: Result<Cow<'a, [u8]>, CorruptRecord>,
+}
+
+impl Frames<'_> {
+    /// Each frame with its seq (`first`, `first + 1`, …), in order; where the value is damaged,
+    /// the frames before the damage and then the problem.
+    pub fn list(&self) -> Vec<Result<(u64, &[u8]), CorruptRecord>> {
+        match &self.plain {
+            Ok(plain) => frames_of(self.first, plain),
+            Err(problem) => vec![Err(problem.clone())],
+        }
+    }
+}
+
+/// The frames of a log value stored under `first` (`Frames::list`), decompressed if it was
+/// compressed. Checks the layout only; each frame is checked by `unframe_log_record`.
+pub fn log_frames(first: u64, value: &[u8]) -> Frames<'_> {
+    Frames {
+        first,
+        plain: unpack(first, value),
+    }
+}
+
+/// A log value stored under `first` as it was before `pack`: one frame or a chunk.
+pub fn unpack(first: u64, value: &[u8]) -> Result<Cow<'_, [u8]>, CorruptRecord> {
+    match value.split_first() {
+        Some((&LOG_PACKED, compressed)) => {
+            compress::decompress(compressed)
+                .map(Cow::Owned)
+                .map_err(|problem| CorruptRecord {
+                    seq: first,
+                    problem: format!("the compressed log value stored under seq {first} is damaged: {problem}"),
+                })
+        }
+        _ => Ok(Cow::Borrowed(value)),
+    }
+}
+
+fn frames_of(first: u64, value: &[u8]) -> Vec<Result<(u64, &[u8]), CorruptRecord>> {
     if value.first() != Some(&LOG_CHUNK) {
         return vec![Ok((first, value))];
     }
@@ -239,12 +302,13 @@ mod tests {
         chunk.push(&record(9));
         let value = chunk.finish();
         let frames = log_frames(7, &value);
+        let frames = frames.list();
         assert_eq!(frames.len(), 3);
         for frame in frames {
             let (seq, frame) = frame.unwrap();
             assert_eq!(unframe_log_record(seq, frame).unwrap(), record(seq));
         }
-        assert_eq!(log_frames(7, &frame_log_record(&record(7))).len(), 1);
+        assert_eq!(log_frames(7, &frame_log_record(&record(7))).list().len(), 1);
     }
 
     #[test]
@@ -253,13 +317,14 @@ mod tests {
         (7..10).for_each(|seq| chunk.push(&record(seq)));
         let value = chunk.finish();
         let cut = log_frames(7, &value[..value.len() - 1]);
+        let cut = cut.list();
         assert_eq!(cut.len(), 3, "two intact frames, then the problem");
         assert!(cut[..2].iter().all(Result::is_ok));
         let problem = cut[2].clone().unwrap_err();
         assert_eq!(problem.seq, 9);
         assert!(problem.problem.contains("ends inside a frame"), "{problem}");
-        assert!(log_frames(7, &value[..3])[0].is_err());
-        assert!(log_frames(7, &[LOG_CHUNK])[0]
+        assert!(log_frames(7, &value[..3]).list()[0].is_err());
+        assert!(log_frames(7, &[LOG_CHUNK]).list()[0]
             .clone()
             .unwrap_err()
             .problem
@@ -268,6 +333,7 @@ mod tests {
             let mut damaged = value.clone();
             damaged[i] ^= 0x40;
             let frames = log_frames(7, &damaged);
+            let frames = frames.list();
             let intact = frames.len() == 3
                 && frames.iter().all(|f| {
                     f.clone()
@@ -275,6 +341,37 @@ mod tests {
                 });
             assert!(!intact, "flip at byte {i} went unnoticed");
         }
+    }
+
+    #[test]
+    fn a_large_value_is_stored_compressed_and_reads_back_frame_for_frame() {
+        let mut chunk = LogChunk::default();
+        (7..40).for_each(|seq| chunk.push(&record(seq)));
+        let plain = chunk.bytes();
+        let value = chunk.finish();
+        assert_eq!(value[0], LOG_PACKED);
+        assert!(value.len() * 2 < plain, "{} bytes stored for {plain}", value.len());
+        let frames = log_frames(7, &value);
+        let frames = frames.list();
+        assert_eq!(frames.len(), 33);
+        for frame in frames {
+            let (seq, frame) = frame.unwrap();
+            assert_eq!(unframe_log_record(seq, frame).unwrap(), record(seq));
+        }
+        // Damage anywhere is refused: by zstd, by the chunk's layout or by a frame's CRC.
+        for i in 1..value.len() {
+            let mut damaged = value.clone();
+            damaged[i] ^= 0x40;
+            let frames = log_frames(7, &damaged);
+            let intact = frames.list().iter().all(|f| {
+                f.clone()
+                    .is_ok_and(|(seq, frame)| unframe_log_record(seq, frame).is_ok())
+            });
+            assert!(!intact || frames.list().len() != 33, "flip at byte {i} went unnoticed");
+        }
+        let cut = log_frames(7, &value[..value.len() / 2]);
+        let problem = cut.list()[0].clone().unwrap_err();
+        assert!(problem.problem.contains("compressed log value"), "{problem}");
     }
 
     #[test]

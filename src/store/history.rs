@@ -242,7 +242,7 @@ impl HistoryIndex {
 fn scan(log: &dyn Log, from: u64, until: u64, mut each: impl FnMut(u64, Option<&str>)) -> StoreResult<()> {
     for value in log.read(from) {
         let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
-        for frame in log_frames(value.first, &value.bytes) {
+        for frame in log_frames(value.first, &value.bytes).list() {
             let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if seq < from {
                 continue;

@@ -14,7 +14,7 @@ use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 use super::compact;
-use super::dictionary::{self, RecordDictionary};
+use super::compress::{self, RecordDictionary};
 use super::engine::{Engine, EngineError, EngineResult, Entries, WriteBatch};
 use super::keys;
 use super::reader::SledState;
@@ -184,7 +184,7 @@ pub struct Views {
     /// STOPPED tasks by when they stopped (seconds), for the retention of stopped tasks.
     stopped: OrdSet<(i64, TaskKey)>,
     /// Once trained, every task record is held compressed with it.
-    #[serde(with = "dictionary::serde_option")]
+    #[serde(with = "compress::serde_option")]
     dictionary: Option<Arc<RecordDictionary>>,
     /// How many tasks the views held when training last found nothing to train on.
     #[serde(skip)]
@@ -225,8 +225,7 @@ impl Views {
                 Some(bytes) => {
                     let record = self.squeeze(&bytes);
                     self.tasks.insert(key, record);
-                    if self.dictionary.is_none() && self.tasks.len() >= dictionary::TRAIN_AT.max(2 * self.untrained_at)
-                    {
+                    if self.dictionary.is_none() && self.tasks.len() >= compress::TRAIN_AT.max(2 * self.untrained_at) {
                         self.train();
                     }
                 }
@@ -521,14 +520,14 @@ mod tests {
 
     #[test]
     fn records_are_compressed_once_there_are_enough_and_read_back_the_same() {
-        let few = views_of(dictionary::TRAIN_AT - 1);
+        let few = views_of(compress::TRAIN_AT - 1);
         assert!(few.dictionary.is_none());
-        let many = views_of(dictionary::TRAIN_AT + 100);
+        let many = views_of(compress::TRAIN_AT + 100);
         let dictionary = many.dictionary.as_ref().expect("trained");
         let held: usize = many.tasks.values().map(|r| r.0.len()).sum();
         let plain: usize = (0..many.tasks.len()).map(|i| compact::encode(&task(i).1).len()).sum();
         assert!(held * 2 < plain, "{held} bytes held for {plain} plain");
-        for i in [0, 1, dictionary::TRAIN_AT - 1, dictionary::TRAIN_AT + 99] {
+        for i in [0, 1, compress::TRAIN_AT - 1, compress::TRAIN_AT + 99] {
             let (id, record) = task(i);
             assert_eq!(many.task(&id).unwrap(), Some(record));
         }

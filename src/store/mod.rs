@@ -7,7 +7,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod codec;
 mod compact;
-mod dictionary;
+mod compress;
 pub mod engine;
 pub mod error;
 pub mod history;
@@ -424,7 +424,7 @@ impl Store {
         }
         for value in self.inner.log().read(from) {
             let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
-            for frame in codec::log_frames(value.first, &value.bytes) {
+            for frame in codec::log_frames(value.first, &value.bytes).list() {
                 let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if seq < from {
                     continue;
@@ -563,7 +563,11 @@ fn recover(engine: &dyn Engine) -> StoreResult<(u64, Timestamp)> {
         Some((key, bytes)) => {
             let first = keys::log_seq(&key).unwrap_or(0);
             let frames = codec::log_frames(first, &bytes);
-            let last = frames.last().expect("a log value holds at least one frame").clone();
+            let last = frames
+                .list()
+                .last()
+                .expect("a log value holds at least one frame")
+                .clone();
             let (seq, frame) = last.map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if seq != head {
                 return Err(StoreError::Corrupt(format!(

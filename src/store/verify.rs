@@ -195,7 +195,7 @@ fn decode_log(
                 return;
             }
         };
-        for frame in log_frames(first, &value.bytes) {
+        for frame in log_frames(first, &value.bytes).list() {
             if frame.as_ref().is_ok_and(|(seq, _)| *seq < from) {
                 continue;
             }
@@ -484,6 +484,7 @@ pub fn repair(engine: std::sync::Arc<dyn Engine>, progress: Progress, dry_run: b
         .filter(|_| folded.head > 0)
     {
         let frames = log_frames(first, &value);
+        let frames = frames.list();
         if frames
             .iter()
             .any(|f| f.as_ref().map_or(true, |(seq, _)| *seq > folded.head))

@@ -176,6 +176,7 @@ impl Checkpointer {
         policy: CheckpointPolicy,
         log: Arc<dyn Log>,
         opened_at: u64,
+        reserve: u64,
     ) -> std::io::Result<Checkpointer> {
         let (to_thread, snapshots) = flume::bounded::<(Stamp, Views)>(0);
         let folder = dir.clone();
@@ -183,7 +184,7 @@ impl Checkpointer {
             .name("taskledger-checkpoint".into())
             .spawn(move || {
                 for (stamp, views) in snapshots {
-                    write_checkpoint(&folder, &*log, stamp, &views);
+                    write_checkpoint(&folder, &*log, stamp, &views, reserve);
                 }
             })?;
         Ok(Checkpointer {
@@ -211,9 +212,26 @@ impl Checkpointer {
     }
 }
 
-/// Writes one checkpoint, logging the outcome; a failure costs only a longer next open.
-fn write_checkpoint(dir: &Path, log: &dyn Log, mut stamp: Stamp, views: &Views) {
+/// Writes one checkpoint, logging the outcome; a failure costs only a longer next open. One that
+/// would leave less than `reserve` bytes free (judged by the size of the last one) is skipped:
+/// the free-space reserve is there for the log's appends.
+fn write_checkpoint(dir: &Path, log: &dyn Log, mut stamp: Stamp, views: &Views, reserve: u64) {
     let started = Instant::now();
+    if reserve > 0 {
+        let needed = checkpoint::newest_size(dir).unwrap_or(0);
+        if let Ok(available) = fs2::available_space(dir) {
+            if available < reserve.saturating_add(needed) {
+                tracing::warn!(
+                    seq = stamp.head,
+                    available,
+                    needed,
+                    reserve,
+                    "checkpoint not written: it would eat into the free-space reserve"
+                );
+                return;
+            }
+        }
+    }
     stamp.head_crc = match checkpoint::record_crc(log, stamp.head) {
         Ok(crc) => crc,
         Err(e) => {
@@ -269,6 +287,7 @@ pub(crate) fn spawn(
             *policy,
             Arc::clone(&log),
             opened_from_checkpoint,
+            options.min_free_space,
         )?),
         None => None,
     };
@@ -449,7 +468,13 @@ impl WriterState {
     pub(crate) fn checkpoint_now(&mut self) {
         let stamp = self.stamp();
         if let Some(checkpointer) = self.checkpointer.as_mut() {
-            write_checkpoint(&checkpointer.dir, &*self.log, stamp, &self.shared.views());
+            write_checkpoint(
+                &checkpointer.dir,
+                &*self.log,
+                stamp,
+                &self.shared.views(),
+                self.options.min_free_space,
+            );
             checkpointer.taken = self.head;
             checkpointer.taken_at = Instant::now();
         }
@@ -467,7 +492,13 @@ impl WriterState {
             let _ = thread.join();
         }
         if self.head > checkpointer.taken && self.shared.refusal().is_none() {
-            write_checkpoint(&checkpointer.dir, &*self.log, stamp, &self.shared.views());
+            write_checkpoint(
+                &checkpointer.dir,
+                &*self.log,
+                stamp,
+                &self.shared.views(),
+                self.options.min_free_space,
+            );
         }
     }
 

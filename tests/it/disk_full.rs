@@ -107,13 +107,27 @@ fn mount_small_tmpfs(at: &Path) -> Result<Mounted, String> {
     Ok(Mounted(at.to_path_buf()))
 }
 
-/// A task definition of about 60 KiB (ECS allows 64 KiB), so the disk fills in a few hundred writes.
+/// A task definition of about 60 KiB (ECS allows 64 KiB) of values that do not compress much
+/// (the log is compressed), so the disk fills in a few hundred writes.
 fn bulky_definition(family: &str, n: usize) -> RegisterTaskDefinitionRequest {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state = (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut noise = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                // xorshift64: cheap bytes with no pattern for zstd to find.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % 64) as usize] as char
+            })
+            .collect()
+    };
     let mut request = fargate_definition(family);
     request.container_definitions[0].environment = (0..200)
         .map(|i| KeyValuePair {
             name: Some(format!("VAR_{n}_{i}")),
-            value: Some(format!("{n:08}-{}", "x".repeat(260))),
+            value: Some(format!("{n:08}-{}", noise(260))),
         })
         .collect();
     request

@@ -7,7 +7,9 @@
 //! `TASKLEDGER_WRITE_GOLDEN=$PWD/tests/golden/v1 cargo test --test it golden::the_golden_workload`
 //! on a checkout of that commit with this file and `support.rs` added. `tests/golden/v3/` was
 //! written the same way at commit a8cb91a (schema version 3: compact task records and every view
-//! stored in sled beside a chunked log), the last layout before views moved to memory.
+//! stored in sled beside a chunked log), the last layout before views moved to memory, and
+//! `tests/golden/v4/` at commit 7b0b808 (schema version 4: the log alone in sled, its chunks not
+//! yet compressed).
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +90,11 @@ fn a_version_1_store_opens_migrated_with_the_same_log_and_tasks() {
 #[test]
 fn a_version_3_store_opens_migrated_with_the_same_log_and_tasks() {
     opens_migrated("v3");
+}
+
+#[test]
+fn a_version_4_store_opens_migrated_with_the_same_log_and_tasks() {
+    opens_migrated("v4");
 }
 
 fn opens_migrated(version: &str) {

@@ -1,13 +1,15 @@
-//! Task records squeezed for memory and checkpoints: a zstd dictionary trained on the store's own
-//! compact records (one per store, trained once the views hold `TRAIN_AT` tasks) takes a Fargate
-//! task's ~410 bytes to ~115, and back in about a microsecond. Derived data like the views: a
-//! checkpoint carries its dictionary, and a fold of the log trains its own.
-//! Does not decide which records are squeezed (see `memory::Views`).
+//! zstd in the store. Task records in memory and in checkpoints: a dictionary trained on the
+//! store's own compact records (one per store, trained once the views hold `TRAIN_AT` tasks)
+//! takes a Fargate task's ~410 bytes to ~115, and back in about a microsecond; derived data like
+//! the views, so a checkpoint carries its dictionary and a fold of the log trains its own. Log
+//! values (chunks of framed records): compressed whole, without a dictionary, so that the log
+//! needs nothing but itself to be read (`codec` decides which values are).
+//! Does not decide which records are compressed (see `memory::Views`, `codec`).
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use zstd::zstd_safe::{CCtx, DCtx};
+use zstd::zstd_safe::{CCtx, DCtx, SafeResult};
 
 /// The views train a dictionary once they hold this many task records.
 pub const TRAIN_AT: usize = 4096;
@@ -16,8 +18,10 @@ const SAMPLES: usize = 4096;
 /// The dictionary's size in bytes.
 const SIZE: usize = 8 * 1024;
 const LEVEL: i32 = 3;
-/// No record decompresses to more than this (a damaged frame cannot make a read allocate more).
-const MAX_RECORD: u64 = 16 << 20;
+/// Nothing this module compresses is larger (a damaged zstd header cannot make a read allocate more).
+const MAX_PLAIN: u64 = 64 << 20;
+/// Log values are compressed fast: the commit path waits for it.
+const LOG_LEVEL: i32 = 1;
 
 thread_local! {
     static COMPRESSOR: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
@@ -83,37 +87,58 @@ impl RecordDictionary {
     }
 
     pub fn compress(&self, record: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(record.len()));
-        COMPRESSOR.with_borrow_mut(|cctx| {
-            // The bound above is always enough room, so this cannot fail.
-            cctx.compress_using_cdict(&mut out, record, self.compress.as_cdict())
-                .expect("zstd compresses into a buffer of compress_bound bytes");
-        });
-        out.shrink_to_fit();
-        out
+        compress_with(record, |cctx, out| {
+            cctx.compress_using_cdict(out, record, self.compress.as_cdict())
+        })
     }
 
-    pub fn decompress(&self, squeezed: &[u8]) -> Result<Vec<u8>, String> {
-        let size = match zstd::zstd_safe::get_frame_content_size(squeezed) {
-            Ok(Some(size)) if size <= MAX_RECORD => size as usize,
-            Ok(size) => return Err(format!("a compressed task record names its size as {size:?}")),
-            Err(_) => return Err("a compressed task record has no zstd frame header".into()),
-        };
-        let mut out = Vec::with_capacity(size);
-        DECOMPRESSOR.with_borrow_mut(|dctx| {
-            dctx.decompress_using_ddict(&mut out, squeezed, self.decompress.as_ddict())
-                .map_err(|code| {
-                    format!(
-                        "a compressed task record does not decompress: {}",
-                        zstd::zstd_safe::get_error_name(code)
-                    )
-                })
-        })?;
-        if out.len() != size {
-            return Err(format!("a compressed task record gave {} bytes, not {size}", out.len()));
-        }
-        Ok(out)
+    pub fn decompress(&self, compressed: &[u8]) -> Result<Vec<u8>, String> {
+        decompress_with(compressed, |dctx, out| {
+            dctx.decompress_using_ddict(out, compressed, self.decompress.as_ddict())
+        })
     }
+}
+
+/// `bytes` compressed on its own (a log value).
+pub fn compress(bytes: &[u8]) -> Vec<u8> {
+    compress_with(bytes, |cctx, out| cctx.compress(out, bytes, LOG_LEVEL))
+}
+
+/// What `compress` compressed.
+pub fn decompress(compressed: &[u8]) -> Result<Vec<u8>, String> {
+    decompress_with(compressed, |dctx, out| dctx.decompress(out, compressed))
+}
+
+fn compress_with(bytes: &[u8], run: impl FnOnce(&mut CCtx<'static>, &mut Vec<u8>) -> SafeResult) -> Vec<u8> {
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(bytes.len()));
+    COMPRESSOR.with_borrow_mut(|cctx| {
+        // Room for compress_bound bytes is always enough, so this cannot fail.
+        run(cctx, &mut out).expect("zstd compresses into a buffer of compress_bound bytes");
+    });
+    out.shrink_to_fit();
+    out
+}
+
+fn decompress_with(
+    compressed: &[u8],
+    run: impl FnOnce(&mut DCtx<'static>, &mut Vec<u8>) -> SafeResult,
+) -> Result<Vec<u8>, String> {
+    let size = match zstd::zstd_safe::get_frame_content_size(compressed) {
+        Ok(Some(size)) if size <= MAX_PLAIN => size as usize,
+        Ok(size) => return Err(format!("its zstd header names its size as {size:?}")),
+        Err(_) => return Err("it has no zstd frame header".into()),
+    };
+    let mut out = Vec::with_capacity(size);
+    DECOMPRESSOR
+        .with_borrow_mut(|dctx| run(dctx, &mut out))
+        .map_err(|code| format!("it does not decompress: {}", zstd::zstd_safe::get_error_name(code)))?;
+    if out.len() != size {
+        return Err(format!(
+            "it decompresses to {} bytes, not the {size} its header names",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 /// Serde for an optional dictionary: its bytes, or none.
@@ -167,6 +192,11 @@ mod tests {
             assert_eq!(&again.decompress(&squeezed).unwrap(), record);
         }
         assert_eq!(dictionary.decompress(&dictionary.compress(b"")).unwrap(), b"");
+        let joined = samples.concat();
+        let compressed = compress(&joined);
+        assert!(compressed.len() < joined.len() / 4);
+        assert_eq!(decompress(&compressed).unwrap(), joined);
+        assert!(decompress(&compressed[..compressed.len() / 2]).is_err());
     }
 
     #[test]
