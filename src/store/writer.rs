@@ -166,6 +166,8 @@ struct Checkpointer {
     /// The head of the last snapshot taken (or of the checkpoint the store opened from).
     taken: u64,
     taken_at: Instant,
+    /// The free-space reserve a checkpoint must leave.
+    reserve: u64,
     to_thread: Option<flume::Sender<(Stamp, Views)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -192,9 +194,15 @@ impl Checkpointer {
             policy,
             taken: opened_at,
             taken_at: Instant::now(),
+            reserve,
             to_thread: Some(to_thread),
             thread: Some(thread),
         })
+    }
+
+    /// Writes a checkpoint on the calling thread.
+    fn write_here(&self, log: &dyn Log, stamp: Stamp, views: &Views) {
+        write_checkpoint(&self.dir, log, stamp, views, self.reserve);
     }
 
     /// Whether a snapshot is due at `head` for views holding `tasks` tasks. Writing one costs
@@ -468,13 +476,7 @@ impl WriterState {
     pub(crate) fn checkpoint_now(&mut self) {
         let stamp = self.stamp();
         if let Some(checkpointer) = self.checkpointer.as_mut() {
-            write_checkpoint(
-                &checkpointer.dir,
-                &*self.log,
-                stamp,
-                &self.shared.views(),
-                self.options.min_free_space,
-            );
+            checkpointer.write_here(&*self.log, stamp, &self.shared.views());
             checkpointer.taken = self.head;
             checkpointer.taken_at = Instant::now();
         }
@@ -492,13 +494,7 @@ impl WriterState {
             let _ = thread.join();
         }
         if self.head > checkpointer.taken && self.shared.refusal().is_none() {
-            write_checkpoint(
-                &checkpointer.dir,
-                &*self.log,
-                stamp,
-                &self.shared.views(),
-                self.options.min_free_space,
-            );
+            checkpointer.write_here(&*self.log, stamp, &self.shared.views());
         }
     }
 
