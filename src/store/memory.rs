@@ -179,7 +179,7 @@ pub struct Views {
     /// Task id → the task record in its compact stored form (`compact`).
     tasks: OrdMap<TaskKey, Record>,
     /// Listing prefix (`keys::task_listing`) → the ids of the tasks in it.
-    listings: BTreeMap<Box<[u8]>, OrdSet<TaskKey>>,
+    listings: OrdMap<Box<[u8]>, OrdSet<TaskKey>>,
     other: OtherEntries,
     /// STOPPED tasks by when they stopped (seconds), for the retention of stopped tasks.
     stopped: OrdSet<(i64, TaskKey)>,

@@ -335,9 +335,9 @@ impl Store {
         self.inner.queue.as_ref().expect("the queue lives as long as the store")
     }
 
-    /// The views at the published head, for reading. Hold it briefly and never take it twice on
-    /// one thread: the writer waits for it to apply the next group.
-    pub(crate) fn state(&self) -> std::sync::RwLockReadGuard<'_, memory::Views> {
+    /// The views at the published head, for reading: a snapshot that stays consistent however
+    /// long it is held, and never holds up the writer.
+    pub(crate) fn state(&self) -> Arc<memory::Views> {
         self.inner.shared.views()
     }
 
@@ -537,7 +537,7 @@ impl Store {
     pub fn rebuild(&self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> StoreResult<RebuildReport> {
         self.maintenance(move |state| {
             let (views, report) = verify::rebuild(&*state.log, &state.shared.views(), &progress)?;
-            *state.shared.views_mut() = views;
+            state.shared.replace_views(views);
             state.checkpoint_now();
             Ok(report)
         })
@@ -577,5 +577,43 @@ fn recover(engine: &dyn Engine) -> StoreResult<(u64, Timestamp)> {
             let record = codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok((head, record.time.unwrap_or_default()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::v1::CreateClusterRequest;
+
+    fn create(store: &Store, name: &str) -> StoreResult<()> {
+        let caller = Caller::library(crate::domain::Scope::new("us-east-1", "123456789012").unwrap());
+        let request = CreateClusterRequest {
+            cluster_name: Some(name.into()),
+            ..Default::default()
+        };
+        store.create_cluster(&caller, request).map(|_| ())
+    }
+
+    /// A reader holding the views (however long) neither waits for the writer nor holds it up,
+    /// and keeps seeing the head it started at.
+    #[test]
+    fn a_reader_holding_the_views_does_not_hold_up_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        create(&store, "before").unwrap();
+        let held = store.state();
+        let head = held.head;
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = store.clone();
+        // Not joined: if the write waited for the reader, it would wait forever.
+        std::thread::spawn(move || done.send(create(&writer, "during")));
+        let written = finished.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(
+            matches!(written, Ok(Ok(()))),
+            "the write waited for the reader: {written:?}"
+        );
+        assert_eq!(held.head, head, "a held snapshot does not move");
+        assert_eq!(store.state().head, store.head_seq());
+        assert!(store.state().head > head);
     }
 }

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use prost_types::Timestamp;
@@ -19,7 +19,7 @@ use super::clock::Clock;
 use super::codec::{LogChunk, LOG_CHUNK_BYTES};
 use super::error::{StoreError, StoreResult};
 use super::log::{AppendError, Log, LogValue};
-use super::memory::Views;
+use super::memory::{ViewBatch, Views};
 use super::overlay::Overlay;
 use super::Caller;
 use crate::domain::command::ExpireTasks;
@@ -70,15 +70,18 @@ pub(crate) struct Shared {
     /// Why writes are refused (after a failed write or fsync), if they are.
     pub refused: Mutex<Option<String>>,
     pub stats: WriterStats,
-    /// The views at the published head; only the writer takes the write lock.
-    pub views: RwLock<Views>,
+    /// The views at the published head. Readers take the `Arc` (the lock is held only to clone
+    /// it) and keep a consistent snapshot for as long as they need; the writer publishes a new
+    /// `Arc` after each group, built by changing a clone (persistent maps: the clone copies roots,
+    /// the changes copy the paths they touch), so neither ever waits for the other's work.
+    views: Mutex<Arc<Views>>,
 }
 
 impl Shared {
     pub fn new(views: Views) -> Shared {
         let head = views.head;
         Shared {
-            views: RwLock::new(views),
+            views: Mutex::new(Arc::new(views)),
             head: Mutex::new(head),
             head_moved: Condvar::new(),
             head_watch: tokio::sync::watch::Sender::new(head),
@@ -87,13 +90,26 @@ impl Shared {
         }
     }
 
-    /// The views for reading (poisoning is ignored: the views change only between groups).
-    pub fn views(&self) -> RwLockReadGuard<'_, Views> {
-        self.views.read().unwrap_or_else(|p| p.into_inner())
+    /// The views at the published head, for reading.
+    pub fn views(&self) -> Arc<Views> {
+        Arc::clone(&self.views.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub(crate) fn views_mut(&self) -> RwLockWriteGuard<'_, Views> {
-        self.views.write().unwrap_or_else(|p| p.into_inner())
+    /// Applies a durable group's changes and publishes the views that result.
+    pub(crate) fn apply(&self, batch: ViewBatch, head: u64) {
+        let mut next = Views::clone(&self.views());
+        next.apply(batch, head);
+        self.replace_views(next);
+    }
+
+    /// Publishes `views` in place of the current ones (after a rebuild).
+    pub(crate) fn replace_views(&self, views: Views) {
+        let previous = std::mem::replace(
+            &mut *self.views.lock().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(views),
+        );
+        // Freed outside the lock (if no reader still holds it).
+        drop(previous);
     }
 
     pub fn head(&self) -> u64 {
@@ -157,9 +173,8 @@ impl Default for CheckpointPolicy {
 }
 
 /// A snapshot of the views for the checkpoint thread, which encodes and writes it off the
-/// commit path. The writer takes the snapshot between groups: a clone of persistent maps, which
-/// copies their roots and nothing else (the writer's next changes copy the paths they touch);
-/// if the thread is still busy with the previous one, no snapshot is taken.
+/// commit path. The snapshot is the published `Arc<Views>` between groups (the writer's next
+/// changes go to a clone of it); if the thread is still busy with the previous one, none is taken.
 struct Checkpointer {
     dir: PathBuf,
     policy: CheckpointPolicy,
@@ -168,7 +183,7 @@ struct Checkpointer {
     taken_at: Instant,
     /// The free-space reserve a checkpoint must leave.
     reserve: u64,
-    to_thread: Option<flume::Sender<(Stamp, Views)>>,
+    to_thread: Option<flume::Sender<(Stamp, Arc<Views>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -180,7 +195,7 @@ impl Checkpointer {
         opened_at: u64,
         reserve: u64,
     ) -> std::io::Result<Checkpointer> {
-        let (to_thread, snapshots) = flume::bounded::<(Stamp, Views)>(0);
+        let (to_thread, snapshots) = flume::bounded::<(Stamp, Arc<Views>)>(0);
         let folder = dir.clone();
         let thread = std::thread::Builder::new()
             .name("taskledger-checkpoint".into())
@@ -459,7 +474,7 @@ impl WriterState {
         };
         // A rendezvous: only an idle thread takes it, so snapshots never pile up in memory.
         let started = Instant::now();
-        let snapshot = self.shared.views().clone();
+        let snapshot = self.shared.views();
         let cloned = started.elapsed();
         if to_thread.try_send((stamp, snapshot)).is_ok() {
             tracing::debug!(
@@ -555,7 +570,7 @@ impl WriterState {
         let mut overlay = Overlay::new(&views);
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
-        // The group's records go into chunks (one log value per ~4 KiB of records).
+        // The group's records go into chunks (one log value per 16 KiB of records).
         let mut values = Vec::new();
         let mut chunk = LogChunk::default();
         let mut chunk_first = self.head + 1;
@@ -649,7 +664,7 @@ impl WriterState {
             if self.options.sync {
                 self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
             }
-            self.shared.views_mut().apply(batch, seq);
+            self.shared.apply(batch, seq);
             self.head = seq;
             self.last_time = now;
             self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
