@@ -5,7 +5,7 @@
 //! answered, so a reader never sees a change that is not durable nor half a group. While the
 //! writer waits on an append, new commands queue and form the next, larger group.
 //! Maintenance (rebuild, verify, checkpoints) runs on the writer thread, between groups.
-//! Does not serve reads: readers take the views' read lock.
+//! Does not serve reads: readers take the published views (`Shared::views`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
