@@ -1,6 +1,6 @@
 //! zstd in the store. Task records in memory and in checkpoints: a dictionary trained on the
 //! store's own compact records (one per store, trained once the views hold `TRAIN_AT` tasks)
-//! takes a Fargate task's ~410 bytes to ~115, and back in about a microsecond; derived data like
+//! takes a Fargate task's ~410 bytes to ~110, and back in about a microsecond; derived data like
 //! the views, so a checkpoint carries its dictionary and a fold of the log trains its own. Log
 //! values (chunks of framed records): compressed whole, without a dictionary, so that the log
 //! needs nothing but itself to be read (`codec` decides which values are).
