@@ -158,13 +158,12 @@ pub fn pack(value: Vec<u8>) -> Vec<u8> {
     if value.len() < PACK_FROM {
         return value;
     }
-    let compressed = compress::compress(&value);
-    if compressed.len() + 1 >= value.len() {
+    let mut packed = compress::compress(&value);
+    if packed.len() + 1 >= value.len() {
         return value;
     }
-    let mut packed = Vec::with_capacity(compressed.len() + 1);
-    packed.push(LOG_PACKED);
-    packed.extend_from_slice(&compressed);
+    // Within the room zstd's bound left: no second buffer.
+    packed.insert(0, LOG_PACKED);
     packed
 }
 

@@ -116,7 +116,7 @@ fn compress_with(bytes: &[u8], run: impl FnOnce(&mut CCtx<'static>, &mut Vec<u8>
         // Room for compress_bound bytes is always enough, so this cannot fail.
         run(cctx, &mut out).expect("zstd compresses into a buffer of compress_bound bytes");
     });
-    out.shrink_to_fit();
+    // Not shrunk: every caller copies it (into an `Arc`) or fills its spare room (`codec::pack`).
     out
 }
 

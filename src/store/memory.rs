@@ -286,7 +286,10 @@ impl Views {
     /// A task record's compact bytes.
     fn unsqueeze<'a>(&self, record: &'a Record) -> DomainResult<std::borrow::Cow<'a, [u8]>> {
         match &self.dictionary {
-            Some(dictionary) => dictionary.decompress(&record.0).map(Into::into).map_err(fault),
+            Some(dictionary) => dictionary
+                .decompress(&record.0)
+                .map(Into::into)
+                .map_err(|e| fault(format!("a compressed task record: {e}"))),
             None => Ok((&record.0[..]).into()),
         }
     }
