@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod clock;
 pub mod codec;
+mod committer;
 mod compact;
 mod compress;
 pub mod engine;

@@ -1,14 +1,17 @@
-//! The single writer. One thread drains a bounded queue of commands in groups, decides each
-//! against the in-memory views plus what earlier commands of its group changed, and appends the
-//! group's log records in ONE durable write to the log engine: that append is the commit. Only
-//! then are the group's changes applied to the views, the new head published and the callers
-//! answered, so a reader never sees a change that is not durable nor half a group. While the
-//! writer waits on an append, new commands queue and form the next, larger group.
-//! Maintenance (rebuild, verify, checkpoints) runs on the writer thread, between groups.
-//! Does not serve reads: readers take the published views (`Shared::views`).
+//! The single writer: the first stage of the commit pipeline. One thread drains a bounded queue
+//! of commands in groups, decides each against its working views (the published views plus every
+//! group already handed on) and what earlier commands of its group changed, applies the group to a
+//! copy of the working views and hands the sealed group to the committer (`committer.rs`), which
+//! appends it in ONE durable write (that append is the commit) and only then publishes those views
+//! and the new head and answers the callers. A reader therefore never sees a change that is not
+//! durable nor half a group. While the committer waits on the disk, this thread decides the next
+//! group from the commands that queued meanwhile.
+//! Maintenance (rebuild, verify, checkpoints) runs on this thread, between groups, once every
+//! group handed on is durable. Does not serve reads: readers take the published views
+//! (`Shared::views`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,9 +20,10 @@ use prost_types::Timestamp;
 use super::checkpoint::{self, Stamp};
 use super::clock::Clock;
 use super::codec::{LogChunk, LOG_CHUNK_BYTES};
+use super::committer::{Committer, Sealed};
 use super::error::{StoreError, StoreResult};
-use super::log::{AppendError, Log, LogValue};
-use super::memory::{ViewBatch, Views};
+use super::log::{Log, LogValue};
+use super::memory::Views;
 use super::overlay::Overlay;
 use super::Caller;
 use crate::domain::command::ExpireTasks;
@@ -36,7 +40,7 @@ pub struct Executed {
     pub seqs: Option<std::ops::RangeInclusive<u64>>,
 }
 
-type ReplyTo = flume::Sender<StoreResult<Executed>>;
+pub(crate) type ReplyTo = flume::Sender<StoreResult<Executed>>;
 
 /// Work for the writer thread.
 // Nearly every job is a command; maintenance jobs are rare.
@@ -95,19 +99,14 @@ impl Shared {
         Arc::clone(&self.views.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Applies a durable group's changes and publishes the views that result.
-    pub(crate) fn apply(&self, batch: ViewBatch, head: u64) {
-        let mut next = Views::clone(&self.views());
-        next.apply(batch, head);
-        self.replace_views(next);
-    }
-
     /// Publishes `views` in place of the current ones (after a rebuild).
     pub(crate) fn replace_views(&self, views: Views) {
-        let previous = std::mem::replace(
-            &mut *self.views.lock().unwrap_or_else(|p| p.into_inner()),
-            Arc::new(views),
-        );
+        self.publish_views(Arc::new(views));
+    }
+
+    /// Publishes the views of a durable group (or of a rebuild).
+    pub(crate) fn publish_views(&self, views: Arc<Views>) {
+        let previous = std::mem::replace(&mut *self.views.lock().unwrap_or_else(|p| p.into_inner()), views);
         // Freed outside the lock (if no reader still holds it).
         drop(previous);
     }
@@ -184,6 +183,9 @@ struct Checkpointer {
     /// The free-space reserve a checkpoint must leave.
     reserve: u64,
     to_thread: Option<flume::Sender<(Stamp, Arc<Views>)>>,
+    /// Whether the thread waits for a snapshot (cleared by the writer when it hands one over,
+    /// set by the thread when it has written it).
+    idle: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -197,11 +199,15 @@ impl Checkpointer {
     ) -> std::io::Result<Checkpointer> {
         let (to_thread, snapshots) = flume::bounded::<(Stamp, Arc<Views>)>(0);
         let folder = dir.clone();
+        let idle = Arc::new(AtomicBool::new(true));
+        let done = Arc::clone(&idle);
         let thread = std::thread::Builder::new()
             .name("taskledger-checkpoint".into())
             .spawn(move || {
                 for (stamp, views) in snapshots {
                     write_checkpoint(&folder, &*log, stamp, &views, reserve);
+                    drop(views);
+                    done.store(true, Ordering::Release);
                 }
             })?;
         Ok(Checkpointer {
@@ -211,6 +217,7 @@ impl Checkpointer {
             taken_at: Instant::now(),
             reserve,
             to_thread: Some(to_thread),
+            idle,
             thread: Some(thread),
         })
     }
@@ -278,7 +285,10 @@ fn write_checkpoint(dir: &Path, log: &dyn Log, mut stamp: Stamp, views: &Views, 
 pub(crate) struct WriterState {
     pub log: Arc<dyn Log>,
     pub shared: Arc<Shared>,
-    /// The last seq appended (and applied to the views).
+    /// The views with every group decided so far applied: the published views plus the groups
+    /// the committer has not yet made durable. The next group is decided against these.
+    working: Arc<Views>,
+    /// The last seq decided (appended, or handed to the committer to append).
     pub head: u64,
     pub last_time: Timestamp,
     clock: Arc<dyn Clock>,
@@ -288,6 +298,7 @@ pub(crate) struct WriterState {
     /// Whether the last group was refused for want of space (to log changes only).
     short_of_space: bool,
     checkpointer: Option<Checkpointer>,
+    committer: Committer,
     /// When the last expiry check ran, and whether it left expired tasks behind.
     expiry_checked: Instant,
     expiry_behind: bool,
@@ -314,7 +325,10 @@ pub(crate) fn spawn(
         )?),
         None => None,
     };
+    let committer = Committer::start(Arc::clone(&log), Arc::clone(&shared), options.sync)?;
     let mut state = WriterState {
+        working: shared.views(),
+        committer,
         checkpointer,
         expiry_checked: Instant::now(),
         expiry_behind: false,
@@ -361,7 +375,9 @@ pub(crate) fn spawn(
                         Job::Command { caller, command, reply } => commands.push((caller, command, reply)),
                         Job::Maintenance(work) => {
                             state.commit(std::mem::take(&mut commands));
+                            state.drain();
                             work(&mut state);
+                            state.drain();
                         }
                     }
                 }
@@ -369,6 +385,8 @@ pub(crate) fn spawn(
                 state.maybe_expire();
                 state.maybe_checkpoint();
             }
+            state.drain();
+            state.committer.stop();
             state.close_checkpoints();
             tracing::debug!(head = state.head, "writer stopped: every store handle is closed");
         })
@@ -377,6 +395,15 @@ pub(crate) fn spawn(
 type Pending = (Caller, Command, ReplyTo);
 
 impl WriterState {
+    /// Waits until every group handed to the committer is durable and answered, and starts
+    /// deciding from the published views again (after a failed append they are behind the
+    /// working views; after a rebuild they replace them).
+    fn drain(&mut self) {
+        self.committer.drain();
+        self.working = self.shared.views();
+        self.head = self.working.head;
+    }
+
     fn stamp(&self) -> Stamp {
         Stamp {
             format: checkpoint::CHECKPOINT_FORMAT,
@@ -414,7 +441,7 @@ impl WriterState {
             let now = later(self.clock.now(), self.last_time);
             let cutoff = now.seconds.saturating_sub(retention_seconds);
             let arns: Vec<String> = {
-                let views = self.shared.views();
+                let views = &self.working;
                 views
                     .stopped_before(cutoff, EXPIRE_BATCH)
                     .iter()
@@ -436,7 +463,7 @@ impl WriterState {
             });
             let (reply, answer) = flume::bounded(1);
             self.commit(vec![(caller, command, reply)]);
-            match answer.try_recv() {
+            match answer.recv() {
                 Ok(Ok(Executed {
                     reply: Reply::ExpireTasks(n),
                     ..
@@ -460,13 +487,21 @@ impl WriterState {
 
     /// Hands a snapshot of the views to the checkpoint thread if one is due and it is idle.
     fn maybe_checkpoint(&mut self) {
+        let working = &self.working;
+        match &self.checkpointer {
+            Some(checkpointer)
+                if checkpointer.idle.load(Ordering::Acquire)
+                    && checkpointer.due(self.head, || working.task_count()) => {}
+            _ => return,
+        }
+        // The snapshot is of durable views, stamped with their head and time.
+        self.drain();
         let head = self.head;
         let stamp = self.stamp();
         let Some(checkpointer) = self.checkpointer.as_mut() else {
             return;
         };
-        let shared = &self.shared;
-        if !checkpointer.due(head, || shared.views().task_count()) || shared.refusal().is_some() {
+        if self.shared.refusal().is_some() {
             return;
         }
         let Some(to_thread) = &checkpointer.to_thread else {
@@ -476,6 +511,7 @@ impl WriterState {
         let started = Instant::now();
         let snapshot = self.shared.views();
         let cloned = started.elapsed();
+        checkpointer.idle.store(false, Ordering::Release);
         if to_thread.try_send((stamp, snapshot)).is_ok() {
             tracing::debug!(
                 seq = head,
@@ -484,6 +520,9 @@ impl WriterState {
             );
             checkpointer.taken = head;
             checkpointer.taken_at = Instant::now();
+        } else {
+            // Not yet back in its receive: try again after the next group.
+            checkpointer.idle.store(true, Ordering::Release);
         }
     }
 
@@ -565,8 +604,7 @@ impl WriterState {
         );
         let _entered = span.enter();
 
-        let shared = Arc::clone(&self.shared);
-        let views = shared.views();
+        let views = Arc::clone(&self.working);
         let mut overlay = Overlay::new(&views);
         let mut results: Vec<StoreResult<Executed>> = Vec::with_capacity(group.len());
         let mut seq = self.head;
@@ -646,35 +684,25 @@ impl WriterState {
                 Ok(batch) => batch,
                 Err(e) => return fail_all(group, || StoreError::from_read(e.clone())),
             };
+            // Persistent maps: the clone copies roots, the batch copies the paths it touches.
+            let mut next = Views::clone(&views);
             drop(views);
-            if let Err(e) = self.log.append(self.head, seq, values) {
-                let context = match &e {
-                    AppendError::Conflict { .. } => "appending a group commit: another writer appended first",
-                    AppendError::Failed(_) => "appending a group commit",
-                };
-                let message = e.to_string();
-                // A failed append may or may not have reached the disk: nothing more is
-                // written until the store is reopened and has read its log again.
-                self.shared.refuse_writes(context, &message);
-                return fail_all(group, || StoreError::Storage {
-                    context,
-                    message: message.clone(),
-                });
-            }
-            if self.options.sync {
-                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
-            }
-            self.shared.apply(batch, seq);
-            self.head = seq;
+            next.apply(batch, seq);
+            self.working = Arc::new(next);
             self.last_time = now;
-            self.shared.stats.events.fetch_add(events, Ordering::Relaxed);
-            self.shared.publish(seq);
         } else {
+            drop(overlay);
             drop(views);
         }
-        for ((_, _, reply), result) in group.into_iter().zip(results) {
-            let _ = reply.send(result);
-        }
+        let expected_head = std::mem::replace(&mut self.head, seq);
+        self.committer.hand_over(Sealed {
+            expected_head,
+            last: seq,
+            values,
+            views: Arc::clone(&self.working),
+            events,
+            replies: group.into_iter().map(|(_, _, reply)| reply).zip(results).collect(),
+        });
     }
 }
 

@@ -26,4 +26,5 @@ mod lifecycle;
 mod linearizability;
 mod log_check;
 mod model;
+mod pipeline;
 mod retention;

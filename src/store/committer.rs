@@ -1,0 +1,153 @@
+//! The commit pipeline's second stage. The writer decides a group against its working views (the
+//! published views plus every group already handed over), seals it (log values, the views with
+//! the group applied, the callers' answers) and hands it here. This thread appends it to the log
+//! in one durable write and only then publishes those views, the new head and the answers. While
+//! it waits on the disk, the writer decides the next group: one group's decisions overlap the
+//! previous group's fsync.
+//!
+//! Groups are appended, published and answered strictly in the order they were decided, and a
+//! group's answers (refusals and no-op replies included, which may have read an earlier group's
+//! changes) wait for every earlier group to be durable. After a failed append, every later group
+//! fails too and the store refuses writes until it is reopened.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::error::{StoreError, StoreResult};
+use super::log::{AppendError, Log, LogValue};
+use super::memory::Views;
+use super::writer::{Executed, ReplyTo, Shared};
+
+/// A decided group, ready to be made durable.
+pub(crate) struct Sealed {
+    /// The head the log must be at (the previous group's last seq).
+    pub expected_head: u64,
+    /// The group's last seq (`expected_head` when it has no events).
+    pub last: u64,
+    pub values: Vec<LogValue>,
+    /// The views with this group applied, published once it is durable.
+    pub views: Arc<Views>,
+    pub events: u64,
+    pub replies: Vec<(ReplyTo, StoreResult<Executed>)>,
+}
+
+enum Message {
+    Group(Sealed),
+    /// Answered once every group handed over before it is durable (or failed) and answered.
+    Barrier(flume::Sender<()>),
+}
+
+/// The thread of the second stage, and the rendezvous the writer hands groups over by.
+pub(crate) struct Committer {
+    to_thread: Option<flume::Sender<Message>>,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Committer {
+    pub fn start(log: Arc<dyn Log>, shared: Arc<Shared>, sync: bool) -> std::io::Result<Committer> {
+        // A rendezvous: the writer is at most one sealed group ahead of the disk.
+        let (to_thread, messages) = flume::bounded::<Message>(0);
+        let published = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("taskledger-commit".into())
+            .spawn(move || {
+                for message in messages {
+                    match message {
+                        Message::Group(group) => make_durable(&*log, &published, sync, group),
+                        Message::Barrier(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })?;
+        Ok(Committer {
+            to_thread: Some(to_thread),
+            thread: Some(thread),
+            shared,
+        })
+    }
+
+    /// Hands a sealed group over, waiting while the one before is still being appended.
+    pub fn hand_over(&self, group: Sealed) {
+        let sent = match &self.to_thread {
+            Some(to_thread) => to_thread.send(Message::Group(group)),
+            None => Err(flume::SendError(Message::Group(group))),
+        };
+        if let Err(flume::SendError(Message::Group(group))) = sent {
+            let message = "the commit thread has stopped".to_string();
+            self.shared.refuse_writes("committing a group", &message);
+            answer_all(group.replies, || StoreError::Storage {
+                context: "committing a group",
+                message: message.clone(),
+            });
+        }
+    }
+
+    /// Waits until every group handed over so far is durable (or failed) and answered.
+    pub fn drain(&self) {
+        let Some(to_thread) = &self.to_thread else {
+            return;
+        };
+        let (done, finished) = flume::bounded(1);
+        if to_thread.send(Message::Barrier(done)).is_ok() {
+            let _ = finished.recv();
+        }
+    }
+
+    /// Finishes the groups handed over and stops the thread.
+    pub fn stop(&mut self) {
+        drop(self.to_thread.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Appends one group durably, then publishes its views and head and answers its callers.
+fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, group: Sealed) {
+    // An earlier group failed: this one was decided on top of it, so it fails too.
+    if let Some(reason) = shared.refusal() {
+        return answer_all(group.replies, || StoreError::WritesRefused(reason.clone()));
+    }
+    if group.events > 0 {
+        if let Err(e) = log.append(group.expected_head, group.last, group.values) {
+            let context = match &e {
+                AppendError::Conflict { .. } => "appending a group commit: another writer appended first",
+                AppendError::Failed(_) => "appending a group commit",
+            };
+            let message = e.to_string();
+            // A failed append may or may not have reached the disk: nothing more is written
+            // until the store is reopened and has read its log again.
+            shared.refuse_writes(context, &message);
+            return answer_all(group.replies, || StoreError::Storage {
+                context,
+                message: message.clone(),
+            });
+        }
+        if sync {
+            shared.stats.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        shared.publish_views(group.views);
+        shared
+            .stats
+            .events
+            .fetch_add(group.events, std::sync::atomic::Ordering::Relaxed);
+        shared.publish(group.last);
+    }
+    for (reply, result) in group.replies {
+        let _ = reply.send(result);
+    }
+}
+
+fn answer_all(replies: Vec<(ReplyTo, StoreResult<Executed>)>, error: impl Fn() -> StoreError) {
+    for (reply, _) in replies {
+        let _ = reply.send(Err(error()));
+    }
+}
