@@ -94,14 +94,20 @@ impl From<StoreError> for AwsError {
         if kind == EcsException::ServerException {
             tracing::error!(%error, "internal fault");
         }
-        let resource_ids = match &error {
-            StoreError::Rejected(e) => e.resource_ids.clone(),
-            _ => Vec::new(),
+        // ECS's JSON has no place for the hint: the message alone, as ECS sends it.
+        let (message, resource_ids) = match &error {
+            StoreError::Rejected(e) => {
+                if let Some(hint) = &e.hint {
+                    tracing::debug!(exception = kind.name(), message = %e.message, hint, "request rejected");
+                }
+                (e.message.clone(), e.resource_ids.clone())
+            }
+            _ => (error.to_string(), Vec::new()),
         };
         AwsError {
             status,
             kind: kind.name(),
-            message: error.to_string(),
+            message,
             resource_ids,
         }
     }
@@ -248,15 +254,76 @@ fn decode<M: prost::Message + prost::Name + Default>(document: &Value) -> Result
     ecs_json::from_value(document).map_err(|e| AwsError::serialization(e.to_string()))
 }
 
-fn encode<M: prost::Message + prost::Name>(message: &M) -> Vec<u8> {
-    // ECS answers with empty lists rather than leaving them out (`"failures": []`).
-    ecs_json::to_vec(
-        message,
-        &WriteOptions {
-            emit_empty_lists: true,
-            ..WriteOptions::default()
-        },
-    )
+fn encode<M: prost::Message + prost::Name>(operation: &str, request: &Value, message: &M) -> Vec<u8> {
+    // ECS answers with empty lists rather than leaving them out (`"failures": []`)…
+    let options = WriteOptions {
+        emit_empty_lists: true,
+        ..WriteOptions::default()
+    };
+    let Some(place) = tags_place(operation) else {
+        return ecs_json::to_vec(message, &options);
+    };
+    // … except a resource's `tags`.
+    let mut reply = ecs_json::to_value(message, &options);
+    omit_tags(place, asked_for_tags(request), &mut reply);
+    serde_json::to_vec(&reply).expect("a JSON value serializes")
+}
+
+/// Where an operation's reply carries tags that ECS leaves out unless asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagsPlace {
+    /// In each resource of this list member; present (`[]` when untagged) only with
+    /// `include: ["TAGS"]`.
+    Described(&'static str),
+    /// Beside the resource, at the top (DescribeTaskDefinition); the same rule.
+    Beside,
+    /// In this one resource (CreateCluster), only when it has some.
+    Created(&'static str),
+}
+
+fn tags_place(operation: &str) -> Option<TagsPlace> {
+    Some(match operation {
+        "DescribeClusters" => TagsPlace::Described("clusters"),
+        "DescribeTasks" => TagsPlace::Described("tasks"),
+        "DescribeContainerInstances" => TagsPlace::Described("containerInstances"),
+        "DescribeTaskDefinition" => TagsPlace::Beside,
+        "CreateCluster" => TagsPlace::Created("cluster"),
+        _ => return None,
+    })
+}
+
+fn asked_for_tags(request: &Value) -> bool {
+    request
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|include| include.iter().any(|i| i == "TAGS"))
+}
+
+/// Sends `tags` where ECS does: with `include: ["TAGS"]` every described resource has them
+/// (`[]` when untagged), without it none does; a created cluster has them only when tagged.
+fn omit_tags(place: TagsPlace, asked: bool, reply: &mut Value) {
+    let untagged = |resource: &Value| resource.get("tags").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    match place {
+        TagsPlace::Described(list) => {
+            if let (false, Some(resources)) = (asked, reply.get_mut(list).and_then(Value::as_array_mut)) {
+                for resource in resources.iter_mut().filter_map(Value::as_object_mut) {
+                    resource.remove("tags");
+                }
+            }
+        }
+        TagsPlace::Beside => {
+            if let (false, Some(reply)) = (asked, reply.as_object_mut()) {
+                reply.remove("tags");
+            }
+        }
+        TagsPlace::Created(member) => {
+            if let Some(resource) = reply.get_mut(member).filter(|r| untagged(r)) {
+                if let Some(resource) = resource.as_object_mut() {
+                    resource.remove("tags");
+                }
+            }
+        }
+    }
 }
 
 macro_rules! dispatch_table {
@@ -264,7 +331,7 @@ macro_rules! dispatch_table {
         /// Decodes, runs and encodes one operation.
         async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Vec<u8>, AwsError> {
             match operation {
-                $($operation => Ok(encode(&operations.$method(caller, decode(document)?).await?)),)*
+                $($operation => Ok(encode(operation, document, &operations.$method(caller, decode(document)?).await?)),)*
                 other => Err(AwsError::new(
                     StatusCode::BAD_REQUEST,
                     "UnknownOperationException",
@@ -314,6 +381,33 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn tags_are_sent_where_ecs_sends_them() {
+        let described = || json!({"clusters": [{"clusterName": "a", "tags": []}], "failures": []});
+        let mut reply = described();
+        omit_tags(TagsPlace::Described("clusters"), false, &mut reply);
+        assert_eq!(reply, json!({"clusters": [{"clusterName": "a"}], "failures": []}));
+        let mut reply = described();
+        omit_tags(TagsPlace::Described("clusters"), true, &mut reply);
+        assert_eq!(reply, described(), "asked for: [] stays");
+
+        let mut reply = json!({"taskDefinition": {"family": "web"}, "tags": []});
+        omit_tags(TagsPlace::Beside, false, &mut reply);
+        assert_eq!(reply, json!({"taskDefinition": {"family": "web"}}));
+
+        let mut reply = json!({"cluster": {"clusterName": "a", "tags": []}});
+        omit_tags(TagsPlace::Created("cluster"), false, &mut reply);
+        assert_eq!(reply, json!({"cluster": {"clusterName": "a"}}));
+        let tagged = json!({"cluster": {"clusterName": "a", "tags": [{"key": "k", "value": "v"}]}});
+        let mut reply = tagged.clone();
+        omit_tags(TagsPlace::Created("cluster"), false, &mut reply);
+        assert_eq!(reply, tagged);
+
+        assert!(asked_for_tags(&json!({"include": ["SETTINGS", "TAGS"]})));
+        assert!(!asked_for_tags(&json!({"include": ["SETTINGS"]})));
+        assert_eq!(tags_place("ListTasks"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one place that turns a `StoreError` into a `tonic::Status`: the gRPC code (an exhaustive
-//! match on the ECS exception), a message a person can act on, and `google.rpc.ErrorInfo` with
-//! `reason` = the ECS exception name, plus a `BadRequest` field violation when a field is at fault.
+//! match on the ECS exception), ECS's message, and `google.rpc.ErrorInfo` with `reason` = the ECS
+//! exception name, plus a `BadRequest` field violation when a field is at fault and a
+//! `LocalizedMessage` (en-US) with what a person can do about it when the domain says.
 //! Also reads the exception name back out of a status, for clients.
 //! Does not decide what is an error (the domain and the store do).
 
@@ -59,6 +60,10 @@ fn rejected(rejection: &DomainError) -> Status {
     let mut details = ErrorDetails::with_error_info(rejection.exception.name(), ERROR_DOMAIN, metadata);
     if let Some(field) = &rejection.field {
         details.add_bad_request_violation(field.clone(), rejection.message.clone());
+    }
+    if let Some(hint) = &rejection.hint {
+        tracing::debug!(exception = rejection.exception.name(), message = %rejection.message, hint, "request rejected");
+        details.set_localized_message("en-US", hint.clone());
     }
     Status::with_error_details(code_of(rejection.exception), rejection.message.clone(), details)
 }

@@ -51,10 +51,10 @@ fn task_records(store: &Store, scope: &Scope, task: &str) -> StoreResult<(String
                 .is_none_or(|c| arn.contains(&format!(":task/{c}/")))
         });
     if !belongs {
-        return Err(StoreError::Rejected(DomainError::invalid_parameter(
-            "task",
-            format!("The referenced task was not found: '{task}' has no history in this account and region."),
-        )));
+        return Err(StoreError::Rejected(
+            DomainError::invalid_parameter("task", "The referenced task was not found.")
+                .hint(format!("'{task}' has no history in this account and region.")),
+        ));
     }
     Ok((reference.id, records))
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
+use tonic_types::StatusExt;
 
 use crate::api::{status, REGION_HEADER};
 use crate::ecs_json::{self, WriteOptions};
@@ -565,7 +566,7 @@ fn include(tags: bool) -> Value {
     }
 }
 
-/// The reply as ECS JSON, or the failure as `<ExceptionName>: <message>`.
+/// The reply as ECS JSON, or the failure as `<ExceptionName>: <message> (<hint>)`.
 fn rendered<M: Message + Name>(result: Result<Response<M>, Status>) -> anyhow::Result<Value> {
     let response = result.map_err(describe_failure)?.into_inner();
     Ok(ecs_json::to_value(&response, &WriteOptions::default()))
@@ -573,7 +574,10 @@ fn rendered<M: Message + Name>(result: Result<Response<M>, Status>) -> anyhow::R
 
 pub(super) fn describe_failure(failure: Status) -> anyhow::Error {
     match status::exception_name(&failure) {
-        Some(exception) => anyhow!("{exception}: {}", failure.message()),
+        Some(exception) => match failure.get_details_localized_message() {
+            Some(hint) => anyhow!("{exception}: {} ({})", failure.message(), hint.message),
+            None => anyhow!("{exception}: {}", failure.message()),
+        },
         None if failure.code() == Code::Unavailable => {
             anyhow!(
                 "the server is unavailable: {} (is `taskledger serve` running? see --endpoint)",

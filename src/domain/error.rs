@@ -1,4 +1,6 @@
-//! Domain errors: every rejection names its ECS exception and tells the caller what to fix.
+//! Domain errors: every rejection names its ECS exception, says what is wrong in ECS's own words
+//! (its `message`, exactly what ECS sends where ECS's text is known) and, for people, what to do
+//! about it (its `hint`, which the AWS wire has no place for).
 //! Does not know about gRPC codes, HTTP statuses or storage faults beyond `ServerException`.
 
 use std::fmt;
@@ -65,8 +67,12 @@ impl fmt::Display for EcsException {
 pub struct DomainError {
     /// The ECS exception this rejection is reported as.
     pub exception: EcsException,
-    /// What went wrong and what to do about it, for a person.
+    /// What went wrong, as ECS says it: ECS's own text where it is known, in its terse style
+    /// where it is not. Never starts with the exception's name.
     pub message: String,
+    /// What to do about it, for a person (over gRPC a `LocalizedMessage` detail; the AWS wire,
+    /// like ECS, sends only the message).
+    pub hint: Option<String>,
     /// The ECS request member at fault (camelCase path such as `containerDefinitions[0].image`),
     /// when one is.
     pub field: Option<String>,
@@ -80,9 +86,16 @@ impl DomainError {
         DomainError {
             exception,
             message: message.into(),
+            hint: None,
             field: None,
             resource_ids: Vec::new(),
         }
+    }
+
+    /// Adds what a person can do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// Names the request member at fault.
@@ -104,14 +117,12 @@ impl DomainError {
     }
 
     pub fn cluster_not_found(cluster_name: &str) -> Self {
-        Self::new(
-            EcsException::ClusterNotFoundException,
-            format!(
-                "Cluster not found: '{cluster_name}' does not exist in this account and region; \
-                 create it with CreateCluster or name an existing cluster."
-            ),
-        )
-        .at("cluster")
+        Self::new(EcsException::ClusterNotFoundException, "Cluster not found.")
+            .hint(format!(
+                "'{cluster_name}' does not exist in this account and region; create it with CreateCluster \
+             or name an existing cluster."
+            ))
+            .at("cluster")
     }
 
     pub fn server(message: impl Into<String>) -> Self {

@@ -247,14 +247,10 @@ pub fn parse_container_instance_ref(scope: &Scope, field: &str, input: &str) -> 
 
 fn parse_resource_ref(scope: &Scope, field: &str, input: &str, kind: &str, what: &str) -> DomainResult<ResourceRef> {
     let invalid = || {
-        DomainError::invalid_parameter(
-            field,
-            format!(
-                "{what} Identifier is invalid: '{}' is neither an id (32 lowercase hex characters) \
-                 nor a {kind} ARN.",
-                printable(input)
-            ),
-        )
+        DomainError::invalid_parameter(field, format!("{what} Identifier is invalid")).hint(format!(
+            "'{}' is neither an id (32 lowercase hex characters) nor a {kind} ARN.",
+            printable(input)
+        ))
     };
     if !input.starts_with("arn:") {
         return if is_resource_id(input) {
@@ -351,11 +347,9 @@ fn parse_revision(field: &str, revision: &str) -> DomainResult<u32> {
         Ok(r) if r >= 1 && !revision.starts_with('+') => Ok(r),
         _ => Err(DomainError::client_at(
             field,
-            format!(
-                "Invalid revision number '{}': a revision is a whole number from 1.",
-                printable(revision)
-            ),
-        )),
+            format!("Invalid revision number. Number: {}", printable(revision)),
+        )
+        .hint("A revision is a whole number from 1.")),
     }
 }
 

@@ -19,9 +19,10 @@ pub fn describe_tasks(
     scope: &Scope,
     request: &DescribeTasksRequest,
 ) -> DomainResult<DescribeTasksResponse> {
-    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
+    // ECS checks the request before it looks the cluster up.
     check_ids("tasks", request.tasks.len(), "Tasks")?;
     check_include::<TaskField>(&request.include)?;
+    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let with_tags = includes(&request.include, TaskField::Tags as i32);
     let mut response = DescribeTasksResponse::default();
     let mut seen: Vec<String> = Vec::new();
@@ -55,15 +56,7 @@ pub fn list_tasks(
     scope: &Scope,
     request: &ListTasksRequest,
 ) -> DomainResult<ListTasksResponse> {
-    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let limit = max_results(request.max_results)?;
-    if request.service_name.is_some() {
-        return Err(DomainError::new(
-            EcsException::ServiceNotFoundException,
-            "Service not found: taskledger has no services; filter by startedBy, family or containerInstance.",
-        )
-        .at("serviceName"));
-    }
     if let Some(started_by) = request.started_by.as_deref() {
         let others: Vec<&str> = [
             (request.container_instance.is_some(), "containerInstance"),
@@ -105,6 +98,15 @@ pub fn list_tasks(
         super::ids::validate_name("family", "Family", family)?;
     }
     super::decide::check_enum::<crate::proto::v1::LaunchType>("launchType", request.launch_type)?;
+    // ECS checks the request before it looks resources up.
+    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
+    if request.service_name.is_some() {
+        return Err(
+            DomainError::new(EcsException::ServiceNotFoundException, "Service not found.")
+                .hint("taskledger has no services; filter by startedBy, family or containerInstance.")
+                .at("serviceName"),
+        );
+    }
     let launch_type = request.launch_type;
     let index = match (&instance, request.family.as_deref(), request.started_by.as_deref()) {
         (Some(id), _, _) => TaskIndex::Instance(id.clone()),
@@ -451,13 +453,20 @@ pub fn describe_container_instances(
     scope: &Scope,
     request: &DescribeContainerInstancesRequest,
 ) -> DomainResult<DescribeContainerInstancesResponse> {
-    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
+    // ECS checks the request before it looks the cluster up.
+    if request.container_instances.is_empty() {
+        return Err(DomainError::client_at(
+            "containerInstances",
+            "Container Instances cannot be empty.",
+        ));
+    }
     check_ids(
         "containerInstances",
         request.container_instances.len(),
-        "containerInstances",
+        "Container Instances",
     )?;
     check_include::<ContainerInstanceField>(&request.include)?;
+    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let with_tags = includes(&request.include, ContainerInstanceField::Tags as i32);
     let with_health = includes(&request.include, ContainerInstanceField::ContainerInstanceHealth as i32);
     let mut response = DescribeContainerInstancesResponse::default();
@@ -498,7 +507,6 @@ pub fn list_container_instances(
     scope: &Scope,
     request: &ListContainerInstancesRequest,
 ) -> DomainResult<ListContainerInstancesResponse> {
-    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let limit = max_results(request.max_results)?;
     let status = match request.status.map(ContainerInstanceStatus::try_from) {
         None => None,
@@ -523,6 +531,8 @@ pub fn list_container_instances(
     if let Some(c) = &constraint {
         super::decide::check_expression("filter", c.expression.as_deref().unwrap_or(""))?;
     }
+    // ECS checks the request before it looks the cluster up.
+    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
     let filter = format!("{cluster}|{status:?}|{:?}", request.filter);
     let cursor = decode_token(request.next_token.as_deref(), TokenKind::ContainerInstances, &filter)?;
     let after = cursor.map(|c| String::from_utf8_lossy(&c).into_owned());

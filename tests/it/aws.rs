@@ -125,7 +125,7 @@ async fn grpc_and_aws_json_give_the_same_task_state() {
     assert_eq!(task["desiredStatus"], "STOPPED");
     assert_eq!(task["stopCode"], "UserInitiated");
     assert_eq!(task["stoppedReason"], "both");
-    let expected = taskledger::ecs_json::to_value(
+    let mut expected = taskledger::ecs_json::to_value(
         &server
             .store
             .describe_tasks(
@@ -142,7 +142,21 @@ async fn grpc_and_aws_json_give_the_same_task_state() {
             ..Default::default()
         },
     );
+    // ECS leaves `tags` out unless asked for (include=TAGS).
+    assert_eq!(expected["tasks"][0]["tags"], json!([]));
+    expected["tasks"][0].as_object_mut().unwrap().remove("tags");
     assert_eq!(via_aws, expected, "the AWS answer is the store's answer in ECS JSON");
+    let (_, tagged) = call(
+        &aws,
+        "DescribeTasks",
+        json!({"cluster": "prod", "tasks": [arn], "include": ["TAGS"]}),
+    )
+    .await;
+    assert_eq!(
+        tagged["tasks"][0]["tags"],
+        json!([]),
+        "asked for, an untagged task has tags: []"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +166,20 @@ async fn errors_have_the_ecs_json_shape_and_region_comes_from_sigv4() {
     let (status, body) = call(&aws, "RunTask", json!({"cluster": "missing", "taskDefinition": "web"})).await;
     assert_eq!(status, 400);
     assert_eq!(body["__type"], "ClusterNotFoundException");
-    assert!(body["message"].as_str().unwrap().contains("missing"));
+    // ECS's own text, never prefixed with the exception's name.
+    assert_eq!(body["message"], "Cluster not found.");
+    let (status, body) = call(
+        &aws,
+        "DescribeContainerInstances",
+        json!({"cluster": "missing", "containerInstances": []}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["__type"], "ClientException",
+        "the request is checked before the cluster"
+    );
+    assert_eq!(body["message"], "Container Instances cannot be empty.");
 
     server.create_cluster("prod").await;
     server.register_fargate("web").await;

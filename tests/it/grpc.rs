@@ -75,7 +75,15 @@ async fn cluster_rpcs_create_describe_list_and_delete() {
             cluster: Some("ghost".into()),
         })
         .await;
+    let status = missing.as_ref().expect_err("the cluster is missing").clone();
     assert_eq!(exception(missing), "ClusterNotFoundException");
+    // ECS's message; what to do about it in a LocalizedMessage beside ErrorInfo.
+    assert_eq!(status.message(), "Cluster not found.");
+    let hint = status
+        .get_details_localized_message()
+        .expect("a LocalizedMessage detail");
+    assert_eq!(hint.locale, "en-US");
+    assert!(hint.message.contains("'ghost' does not exist"), "{}", hint.message);
     server.stop().await;
 }
 
@@ -1124,7 +1132,7 @@ async fn bad_input_over_every_kind_of_rpc_gets_its_exception_and_appends_nothing
         bad!(
             client,
             "DescribeContainerInstances with no ids",
-            "InvalidParameterException",
+            "ClientException",
             describe_container_instances(DescribeContainerInstancesRequest {
                 cluster: Some("prod".into()),
                 container_instances: vec![],

@@ -285,10 +285,11 @@ pub(super) fn deregister_task_definition(
         .as_deref()
         .ok_or_else(|| missing("taskDefinition", "name the family:revision to deregister."))?;
     if let TaskDefinitionRef::Family(family) = parse_task_definition_ref(&ctx.scope, "taskDefinition", input)? {
-        return Err(DomainError::client_at(
-            "taskDefinition",
-            format!("Deregistering needs a revision: use '{family}:<revision>' or the full ARN."),
-        ));
+        return Err(
+            DomainError::client_at("taskDefinition", "Revision is missing.").hint(format!(
+                "Deregistering needs a revision: use '{family}:<revision>' or the full ARN."
+            )),
+        );
     }
     let record = resolve_task_definition(state, &ctx.scope, "taskDefinition", input, TaskDefinitionUse::Describe)?;
     let mut definition = record.task_definition.unwrap_or_default();
@@ -651,14 +652,13 @@ pub(super) fn deregister_container_instance(
     }
     let task_ids = state.unstopped_task_ids_on_instance(&reference.id)?;
     if !task_ids.is_empty() && request.force != Some(true) {
-        return Err(DomainError::invalid_parameter(
-            "force",
-            format!(
-                "Found running tasks on the instance: {} task(s) are not STOPPED. Stop them first, or pass \
-                 force=true to deregister anyway (their desired status becomes STOPPED).",
+        return Err(
+            DomainError::invalid_parameter("force", "Found running tasks on the instance.").hint(format!(
+                "{} task(s) are not STOPPED. Stop them first, or pass force=true to deregister anyway \
+                 (their desired status becomes STOPPED).",
                 task_ids.len()
-            ),
-        ));
+            )),
+        );
     }
     let mut events = Vec::new();
     for task_id in task_ids {

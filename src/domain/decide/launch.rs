@@ -147,6 +147,7 @@ pub(super) fn run_task(
                              parameters; retry with the original parameters or use a new token.",
                             printable(token)
                         ),
+                        hint: None,
                         field: Some("clientToken".to_string()),
                         resource_ids: record.task_arns,
                     });
@@ -195,9 +196,9 @@ pub(super) fn run_task(
         if instances.is_empty() {
             return Err(DomainError::invalid_parameter(
                 "cluster",
-                "No Container Instances were found in your cluster. Register one with RegisterContainerInstance \
-                 or launch with FARGATE.",
-            ));
+                "No Container Instances were found in your cluster.",
+            )
+            .hint("Register one with RegisterContainerInstance, or launch with FARGATE."));
         }
         let chosen = place(
             instances,
@@ -653,11 +654,11 @@ fn check_compatible(definition: &TaskDefinition, launch_type: LaunchType) -> Dom
     };
     Err(DomainError::invalid_parameter(
         "launchType",
-        format!(
-            "Task definition does not support launch_type {name}. Register a revision that lists {name} in \
-             requiresCompatibilities, or launch it another way."
-        ),
-    ))
+        format!("Task definition does not support launch_type {name}."),
+    )
+    .hint(format!(
+        "Register a revision that lists {name} in requiresCompatibilities, or launch it another way."
+    )))
 }
 
 /// awsvpc tasks need a network configuration; other modes must not have one.
@@ -668,14 +669,17 @@ fn check_network(
 ) -> DomainResult<()> {
     let awsvpc = definition.network_mode == Some(NetworkMode::Awsvpc as i32);
     match (awsvpc, network.is_some()) {
-        (true, false) => Err(DomainError::invalid_parameter(
-            "networkConfiguration",
-            if fargate {
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified (Fargate tasks always use awsvpc)."
+        (true, false) => {
+            let error = DomainError::invalid_parameter(
+                "networkConfiguration",
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+            );
+            Err(if fargate {
+                error.hint("Fargate tasks always use awsvpc: give awsvpcConfiguration with subnets.")
             } else {
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
-            },
-        )),
+                error
+            })
+        }
         (false, true) => Err(DomainError::invalid_parameter(
             "networkConfiguration",
             "Network Configuration is only for task definitions with networkMode 'awsvpc'; remove it.",

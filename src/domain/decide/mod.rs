@@ -98,15 +98,12 @@ pub(crate) fn resolve_task_definition(
     usage: TaskDefinitionUse,
 ) -> DomainResult<TaskDefinitionRecord> {
     let unable = || {
-        DomainError::client_at(
-            field,
-            format!(
-                "Unable to describe task definition '{}': no such revision is registered in {}. \
-                 Register it first or name an existing family:revision.",
-                printable(input),
-                scope.region()
-            ),
-        )
+        DomainError::client_at(field, "Unable to describe task definition.").hint(format!(
+            "'{}': no such revision is registered in {}. Register it first or name an existing \
+             family:revision.",
+            printable(input),
+            scope.region()
+        ))
     };
     let reference = parse_task_definition_ref(scope, field, input)?;
     let (family, revision) = match &reference {
@@ -118,10 +115,11 @@ pub(crate) fn resolve_task_definition(
     };
     let record = state.task_definition(scope, family, revision)?.ok_or_else(unable)?;
     if usage == TaskDefinitionUse::Launch && !task_definition_is_active(&record) {
-        return Err(DomainError::invalid_parameter(
-            field,
-            format!("TaskDefinition is inactive: {family}:{revision} was deregistered; launch an ACTIVE revision."),
-        ));
+        return Err(
+            DomainError::invalid_parameter(field, "TaskDefinition is inactive").hint(format!(
+                "{family}:{revision} was deregistered; launch an ACTIVE revision."
+            )),
+        );
     }
     Ok(record)
 }
@@ -166,11 +164,9 @@ pub(crate) fn check_enum<E: TryFrom<i32>>(field: &str, value: Option<i32>) -> Do
 }
 
 pub(crate) fn missing(field: &str, what: &str) -> DomainError {
-    DomainError::new(
-        EcsException::InvalidParameterException,
-        format!("{field} is required: {what}"),
-    )
-    .at(field)
+    DomainError::new(EcsException::InvalidParameterException, format!("{field} is required."))
+        .hint(what)
+        .at(field)
 }
 
 #[cfg(test)]

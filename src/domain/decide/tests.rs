@@ -75,9 +75,10 @@ impl Then {
         let err = self.result.expect_err("the command should be refused");
         assert_eq!(err.exception, exception, "{err}");
         assert!(
-            err.message.contains(mentions),
-            "message {:?} should mention {mentions:?}",
-            err.message
+            err.message.contains(mentions) || err.hint.as_deref().is_some_and(|h| h.contains(mentions)),
+            "message {:?} or hint {:?} should mention {mentions:?}",
+            err.message,
+            err.hint
         );
         err
     }

@@ -261,13 +261,8 @@ fn existing_task(
     input: &str,
 ) -> DomainResult<crate::proto::state::TaskRecord> {
     task_in_cluster(state, &ctx.scope, cluster, "task", input)?.ok_or_else(|| {
-        DomainError::invalid_parameter(
-            "task",
-            format!(
-                "The referenced task was not found: '{}' is not a task of cluster '{cluster}'.",
-                printable(input)
-            ),
-        )
+        DomainError::invalid_parameter("task", "The referenced task was not found.")
+            .hint(format!("'{}' is not a task of cluster '{cluster}'.", printable(input)))
     })
 }
 
