@@ -27,11 +27,15 @@ def check(condition, what):
     print(f"ok - {what}")
 
 
-def raises(exception, call, what):
+def raises(exception, call, what, message=None):
+    """`call` must raise `exception`; with `message`, ECS's exact text (never prefixed with the name)."""
     try:
         call()
     except exception as error:
-        check(True, f"{what} ({error.response['Error']['Code']})")
+        got = error.response["Error"]["Message"]
+        if message is not None and got != message:
+            raise SystemExit(f"FAILED: {what}: message {got!r}, expected {message!r}")
+        check(True, f"{what} ({error.response['Error']['Code']}: {got})")
         return error
     raise SystemExit(f"FAILED: {what}: no {exception.__name__}")
 
@@ -53,10 +57,19 @@ NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"], "assignPublic
 # Clusters and task definitions.
 cluster = ecs.create_cluster(clusterName="sdk", tags=[{"key": "env", "value": "ci"}])["cluster"]
 check(cluster["status"] == "ACTIVE" and cluster["clusterArn"].endswith(":cluster/sdk"), "create_cluster")
+check(cluster["tags"] == [{"key": "env", "value": "ci"}], "create_cluster answers with the tags given")
+check("tags" not in ecs.create_cluster(clusterName="untagged")["cluster"], "create_cluster leaves out tags: []")
+described = ecs.describe_clusters(clusters=["sdk", "untagged"])["clusters"]
+check(all("tags" not in c for c in described), "describe_clusters leaves out tags without include TAGS")
+described = ecs.describe_clusters(clusters=["sdk", "untagged"], include=["TAGS"])["clusters"]
+check([c["tags"] for c in described] == [[{"key": "env", "value": "ci"}], []],
+      "describe_clusters include TAGS: tags: [] for an untagged cluster")
 registered = ecs.register_task_definition(**TASK_DEFINITION)["taskDefinition"]
 check(registered["revision"] >= 1 and registered["status"] == "ACTIVE", "register_task_definition from JSON")
 described = ecs.describe_task_definition(taskDefinition="web", include=["TAGS"])
 check(described["tags"] == [{"key": "team", "value": "blue"}], "describe_task_definition with include TAGS")
+check("tags" not in ecs.describe_task_definition(taskDefinition="web"),
+      "describe_task_definition leaves out tags without include TAGS")
 
 # RunTask with count, DescribeTasks with a MISSING failure.
 run = ecs.run_task(cluster="sdk", taskDefinition="web", count=3, launchType="FARGATE",
@@ -69,7 +82,7 @@ missing_arn = arns[0][:-32] + "0" * 32
 described = ecs.describe_tasks(cluster="sdk", tasks=[arns[0], missing_arn])
 check(len(described["tasks"]) == 1, "describe_tasks finds the task")
 check(described["failures"] == [{"arn": missing_arn, "reason": "MISSING"}], "describe_tasks MISSING failure")
-check("tags" not in described["tasks"][0] or described["tasks"][0]["tags"] == [], "tags only with include")
+check("tags" not in described["tasks"][0], "describe_tasks leaves out tags without include TAGS")
 tagged = ecs.describe_tasks(cluster="sdk", tasks=[arns[0]], include=["TAGS"])["tasks"][0]
 check({"key": "job", "value": "ci"} in tagged["tags"], "describe_tasks include TAGS")
 
@@ -105,13 +118,31 @@ check(ecs.list_tags_for_resource(resourceArn=cluster["clusterArn"])["tags"] == [
 # Errors arrive as their botocore exception classes.
 raises(ecs.exceptions.ClusterNotFoundException,
        lambda: ecs.run_task(cluster="nope", taskDefinition="web", launchType="FARGATE", networkConfiguration=NETWORK),
-       "ClusterNotFoundException")
+       "ClusterNotFoundException", "Cluster not found.")
+# ECS's own texts, compared verbatim as programs written against ECS do.
+raises(ecs.exceptions.ClientException,
+       lambda: ecs.describe_container_instances(cluster="nope", containerInstances=[]),
+       "the request is checked before the cluster", "Container Instances cannot be empty.")
+raises(ecs.exceptions.InvalidParameterException, lambda: ecs.describe_tasks(cluster="sdk", tasks=[]),
+       "DescribeTasks with no tasks", "Tasks cannot be empty.")
+raises(ecs.exceptions.InvalidParameterException, lambda: ecs.stop_task(cluster="sdk", task="0" * 32),
+       "StopTask of an unknown task", "The referenced task was not found.")
+raises(ecs.exceptions.InvalidParameterException, lambda: ecs.stop_task(cluster="sdk", task="not-a-task"),
+       "StopTask of a malformed id", "Task Identifier is invalid")
+raises(ecs.exceptions.ClientException, lambda: ecs.deregister_task_definition(taskDefinition="web"),
+       "DeregisterTaskDefinition without a revision", "Revision is missing.")
+raises(ecs.exceptions.ClientException, lambda: ecs.deregister_task_definition(taskDefinition="web:x"),
+       "a revision that is not a number", "Invalid revision number. Number: x")
+raises(ecs.exceptions.InvalidParameterException,
+       lambda: ecs.run_task(cluster="sdk", taskDefinition="web", launchType="FARGATE"),
+       "awsvpc without a network configuration",
+       "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
 raises(ecs.exceptions.InvalidParameterException,
        lambda: ecs.run_task(cluster="sdk", taskDefinition="web", count=11, launchType="FARGATE",
                             networkConfiguration=NETWORK),
        "InvalidParameterException for count 11")
 raises(ecs.exceptions.ClientException, lambda: ecs.describe_task_definition(taskDefinition="ghost"),
-       "ClientException for an unknown task definition")
+       "ClientException for an unknown task definition", "Unable to describe task definition.")
 ecs.run_task(cluster="sdk", taskDefinition="web", count=1, launchType="FARGATE", networkConfiguration=NETWORK,
              clientToken="ci-token-1")
 conflict = raises(ecs.exceptions.ConflictException,
@@ -149,5 +180,7 @@ check([c["clusterName"] for c in missing["clusters"]] == ["cli"] and missing["fa
 bad = subprocess.run(["aws", "ecs", "run-task", "--cluster", "ghost", "--task-definition", "cli-web",
                       "--endpoint-url", ENDPOINT, "--region", "us-east-1"], capture_output=True, text=True)
 check(bad.returncode != 0 and "ClusterNotFoundException" in bad.stderr, "aws ecs reports the ECS exception")
+check("ClusterNotFoundException: ClusterNotFoundException" not in bad.stderr and "Cluster not found." in bad.stderr,
+      "aws ecs prints the exception once, with ECS's message")
 
 print(f"{checks} passed, 0 failed")
