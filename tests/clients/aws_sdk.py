@@ -141,6 +141,21 @@ raises(ecs.exceptions.InvalidParameterException,
        lambda: ecs.run_task(cluster="sdk", taskDefinition="web", count=11, launchType="FARGATE",
                             networkConfiguration=NETWORK),
        "InvalidParameterException for count 11")
+def register(**changes):
+    return lambda: ecs.register_task_definition(**{k: v for k, v in TASK_DEFINITION.items() if k != "tags"} | changes)
+
+
+raises(ecs.exceptions.ClientException, register(containerDefinitions=[{"image": "nginx"}]),
+       "a container without a name", "Container.name should not be null or empty.")
+raises(ecs.exceptions.ClientException, register(containerDefinitions=[{"name": "app"}]),
+       "a container without an image", "Container.image should not be null or empty.")
+raises(ecs.exceptions.ClientException, register(pidMode="host"), "Fargate with pidMode host",
+       "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.")
+raises(ecs.exceptions.ClientException,
+       lambda: ecs.register_task_definition(family="ec2", networkMode="bridge", requiresCompatibilities=["EC2"],
+                                            containerDefinitions=[{"name": "db", "image": "postgres"}]),
+       "an EC2 container without memory",
+       "Invalid setting for container 'db'. At least one of 'memory' or 'memoryReservation' must be specified.")
 raises(ecs.exceptions.ClientException, lambda: ecs.describe_task_definition(taskDefinition="ghost"),
        "ClientException for an unknown task definition", "Unable to describe task definition.")
 ecs.run_task(cluster="sdk", taskDefinition="web", count=1, launchType="FARGATE", networkConfiguration=NETWORK,

@@ -85,10 +85,11 @@ fn ec2_problem(td: &TaskDefinition) -> Option<DomainError> {
                 format!("containerDefinitions[{i}].memory"),
                 format!(
                     "Invalid setting for container '{}'. At least one of 'memory' or \
-                     'memoryReservation' must be specified. Alternatively, set the task-level memory.",
+                     'memoryReservation' must be specified.",
                     c.name.as_deref().unwrap_or("")
                 ),
             )
+            .hint("Alternatively, set the task-level memory.")
         })
     })
 }
@@ -154,7 +155,9 @@ fn fargate_problem(td: &TaskDefinition) -> Option<DomainError> {
     if td.pid_mode == Some(PidMode::Host as i32) {
         return fail(
             "pidMode".into(),
-            "Fargate supports only pidMode 'task'; 'host' is not allowed.".into(),
+            "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for \
+             pidMode is 'task'."
+                .into(),
         );
     }
     if td.ipc_mode.is_some() {

@@ -38,11 +38,10 @@ pub(super) fn container(
     let at = format!("containerDefinitions[{i}]");
     let name = c.name.as_deref().unwrap_or("");
     if name.is_empty() {
-        return Err(DomainError::client_at(
-            format!("{at}.name"),
-            "Container.name should not be null or empty. Name every container with 1 to 255 \
-             letters, digits, hyphens and underscores.",
-        ));
+        return Err(
+            DomainError::client_at(format!("{at}.name"), "Container.name should not be null or empty.")
+                .hint("Name every container with 1 to 255 letters, digits, hyphens and underscores."),
+        );
     }
     validate_name(&format!("{at}.name"), "Container name", name).map_err(as_client)?;
     if let Some(j) = req.container_definitions[..i]
@@ -59,13 +58,11 @@ pub(super) fn container(
     }
     let image = c.image.as_deref().unwrap_or("");
     if image.is_empty() {
-        return Err(DomainError::client_at(
-            format!("{at}.image"),
-            format!(
-                "Container.image should not be null or empty. Give container '{name}' an image \
-                 such as 'repository/image:tag' or 'repository/image@sha256:<digest>'."
+        return Err(
+            DomainError::client_at(format!("{at}.image"), "Container.image should not be null or empty.").hint(
+                format!("Give container '{name}' an image such as 'repository/image:tag' or 'repository/image@sha256:<digest>'."),
             ),
-        ));
+        );
     }
     check_image(&format!("{at}.image"), image)?;
 
