@@ -25,7 +25,7 @@ OPERATIONS = [
     "ListTaskDefinitions", "ListTaskDefinitionFamilies",
     "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster",
     "RegisterContainerInstance", "DeregisterContainerInstance",
-    "DescribeContainerInstances", "ListContainerInstances",
+    "DescribeContainerInstances", "ListContainerInstances", "UpdateContainerInstancesState",
     "TagResource", "UntagResource", "ListTagsForResource",
 ]
 

@@ -286,6 +286,7 @@ fn tags_place(operation: &str) -> Option<TagsPlace> {
         "DescribeClusters" => TagsPlace::Described("clusters"),
         "DescribeTasks" => TagsPlace::Described("tasks"),
         "DescribeContainerInstances" => TagsPlace::Described("containerInstances"),
+        "UpdateContainerInstancesState" => TagsPlace::Described("containerInstances"),
         "DescribeTaskDefinition" => TagsPlace::Beside,
         "CreateCluster" => TagsPlace::Created("cluster"),
         _ => return None,
@@ -361,6 +362,7 @@ dispatch_table! {
     "DeleteCluster" => delete_cluster;
     "RegisterContainerInstance" => register_container_instance;
     "DeregisterContainerInstance" => deregister_container_instance;
+    "UpdateContainerInstancesState" => update_container_instances_state;
     "DescribeContainerInstances" => describe_container_instances;
     "ListContainerInstances" => list_container_instances;
     "TagResource" => tag_resource;

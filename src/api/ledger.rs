@@ -47,7 +47,7 @@ const CHECKPOINT_DEFAULT: Duration = Duration::from_secs(1);
 const CHECKPOINT_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=3_600_000;
 
 /// The event kinds a filter may name (the cases of `taskledger.log.v1.Event.kind`).
-pub const EVENT_KINDS: [&str; 11] = [
+pub const EVENT_KINDS: [&str; 12] = [
     "TaskCreated",
     "TaskChanged",
     "TagsChanged",
@@ -59,6 +59,7 @@ pub const EVENT_KINDS: [&str; 11] = [
     "ClusterDeleted",
     "ContainerInstanceRegistered",
     "ContainerInstanceDeregistered",
+    "ContainerInstanceStatusChanged",
 ];
 
 /// The `taskledger.v1.Ledger` service over one store.

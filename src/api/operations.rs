@@ -95,6 +95,7 @@ commands! {
     delete_cluster: DeleteCluster(DeleteClusterRequest) -> DeleteClusterResponse;
     register_container_instance: RegisterContainerInstance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
     deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
+    update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
     tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
     untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
 }
@@ -154,6 +155,7 @@ ecs_requests! {
     DeleteClusterRequest: "DeleteCluster", cluster;
     RegisterContainerInstanceRequest: "RegisterContainerInstance", cluster;
     DeregisterContainerInstanceRequest: "DeregisterContainerInstance", cluster;
+    UpdateContainerInstancesStateRequest: "UpdateContainerInstancesState", cluster;
     DescribeContainerInstancesRequest: "DescribeContainerInstances", cluster;
     ListContainerInstancesRequest: "ListContainerInstances", cluster;
     TagResourceRequest: "TagResource";

@@ -210,6 +210,7 @@ rpcs! {
     delete_cluster(DeleteClusterRequest) -> DeleteClusterResponse;
     register_container_instance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
     deregister_container_instance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
+    update_container_instances_state(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
     describe_container_instances(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
     list_container_instances(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
     tag_resource(TagResourceRequest) -> TagResourceResponse;

@@ -260,6 +260,18 @@ pub enum InstancesCommand {
         #[arg(long)]
         force: bool,
     },
+    /// UpdateContainerInstancesState: DRAINING takes instances out of placement, ACTIVE puts
+    /// them back.
+    SetState {
+        /// ACTIVE or DRAINING.
+        status: String,
+        /// Container instance ids or ARNs (at most 10).
+        #[arg(required = true)]
+        instances: Vec<String>,
+        /// Cluster name or ARN (default: `default`).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
 }
 
 /// Pagination flags of List* commands.
@@ -464,6 +476,13 @@ impl Ecs {
                     force,
                 } => call!(ecs.deregister_container_instance(parse(
                     json!({"cluster": cluster, "containerInstance": instance, "force": force.then_some(true)})
+                )?)),
+                InstancesCommand::SetState {
+                    status,
+                    instances,
+                    cluster,
+                } => call!(ecs.update_container_instances_state(parse(
+                    json!({"cluster": cluster, "containerInstances": instances, "status": status})
                 )?)),
             },
         }

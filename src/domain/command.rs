@@ -22,6 +22,7 @@ pub enum Command {
     DeleteCluster(DeleteClusterRequest),
     RegisterContainerInstance(RegisterContainerInstanceRequest),
     DeregisterContainerInstance(DeregisterContainerInstanceRequest),
+    UpdateContainerInstancesState(UpdateContainerInstancesStateRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     /// Not an ECS operation: the store's own retention of STOPPED tasks.
@@ -51,6 +52,7 @@ impl Command {
             Command::DeleteCluster(_) => "DeleteCluster",
             Command::RegisterContainerInstance(_) => "RegisterContainerInstance",
             Command::DeregisterContainerInstance(_) => "DeregisterContainerInstance",
+            Command::UpdateContainerInstancesState(_) => "UpdateContainerInstancesState",
             Command::TagResource(_) => "TagResource",
             Command::UntagResource(_) => "UntagResource",
             Command::ExpireTasks(_) => "ExpireTasks",
@@ -77,6 +79,7 @@ impl Command {
             Command::DeleteCluster(r) => r.cluster.as_deref(),
             Command::RegisterContainerInstance(r) => r.cluster.as_deref(),
             Command::DeregisterContainerInstance(r) => r.cluster.as_deref(),
+            Command::UpdateContainerInstancesState(r) => r.cluster.as_deref(),
             Command::RegisterTaskDefinition(_)
             | Command::DeregisterTaskDefinition(_)
             | Command::TagResource(_)
@@ -112,6 +115,7 @@ pub enum Reply {
     DeleteCluster(DeleteClusterResponse),
     RegisterContainerInstance(RegisterContainerInstanceResponse),
     DeregisterContainerInstance(DeregisterContainerInstanceResponse),
+    UpdateContainerInstancesState(UpdateContainerInstancesStateResponse),
     TagResource(TagResourceResponse),
     UntagResource(UntagResourceResponse),
     /// How many tasks expired.
@@ -156,6 +160,7 @@ pub fn event_kind_name(event: &Event) -> &'static str {
         Some(Kind::ClusterDeleted(_)) => "ClusterDeleted",
         Some(Kind::ContainerInstanceRegistered(_)) => "ContainerInstanceRegistered",
         Some(Kind::ContainerInstanceDeregistered(_)) => "ContainerInstanceDeregistered",
+        Some(Kind::ContainerInstanceStatusChanged(_)) => "ContainerInstanceStatusChanged",
         None => "Unknown",
     }
 }

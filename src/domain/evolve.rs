@@ -275,6 +275,19 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
                 },
             );
         }
+        Kind::ContainerInstanceStatusChanged(changed) => {
+            let arn = &changed.container_instance_arn;
+            let id = stored_id_of(arn).to_string();
+            let mut record = existing_instance(state, &id)?;
+            if !instance_is_registered(&record) {
+                return Err(fault(format!("{arn} changed status while not registered")));
+            }
+            if let Some(ci) = record.container_instance.as_mut() {
+                ci.status = Some(changed.status.clone());
+                ci.version = Some(ci.version.unwrap_or(0) + 1);
+            }
+            state.put_container_instance(&id, record);
+        }
         Kind::ContainerInstanceDeregistered(deregistered) => {
             let arn = &deregistered.container_instance_arn;
             let id = stored_id_of(arn).to_string();

@@ -382,6 +382,7 @@ impl Store {
         delete_cluster: DeleteCluster(DeleteClusterRequest) -> DeleteClusterResponse;
         register_container_instance: RegisterContainerInstance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
         deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
+        update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
         tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
         untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
     }

@@ -168,6 +168,34 @@ check(len(conflict.response.get("resourceIds", [])) == 1, "ConflictException car
 raises(ecs.exceptions.ClusterContainsTasksException, lambda: ecs.delete_cluster(cluster="sdk"),
        "ClusterContainsTasksException")
 
+# Container instances: DRAINING takes one out of placement, ACTIVE puts it back.
+ecs.create_cluster(clusterName="ec2")
+ecs.register_task_definition(family="svc", networkMode="bridge", requiresCompatibilities=["EC2"],
+                             containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}])
+instance = ecs.register_container_instance(
+    cluster="ec2", totalResources=[{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}],
+    tags=[{"key": "rack", "value": "a"}])["containerInstance"]
+drained = ecs.update_container_instances_state(cluster="ec2", containerInstances=[instance["containerInstanceArn"]],
+                                               status="DRAINING")
+check([i["status"] for i in drained["containerInstances"]] == ["DRAINING"] and drained["failures"] == [],
+      "update_container_instances_state to DRAINING")
+check("tags" not in drained["containerInstances"][0], "update_container_instances_state leaves out tags")
+refused = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2")
+check(refused["tasks"] == [] and [f["reason"] for f in refused["failures"]] == ["DRAINING"],
+      "run_task places nothing on a DRAINING instance and says why")
+listed = ecs.list_container_instances(cluster="ec2", status="DRAINING")["containerInstanceArns"]
+check(listed == [instance["containerInstanceArn"]], "list_container_instances status DRAINING")
+raises(ecs.exceptions.InvalidParameterException,
+       lambda: ecs.update_container_instances_state(cluster="ec2", containerInstances=[instance["containerInstanceArn"]],
+                                                    status="REGISTERING"),
+       "update_container_instances_state to a status only ECS sets")
+ecs.update_container_instances_state(cluster="ec2", containerInstances=[instance["containerInstanceArn"]],
+                                     status="ACTIVE")
+placed = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2")
+check(len(placed["tasks"]) == 1 and placed["tasks"][0]["containerInstanceArn"] == instance["containerInstanceArn"],
+      "run_task places on the instance once it is ACTIVE again")
+
 # The AWS CLI, unmodified.
 def aws(*args):
     out = subprocess.run(["aws", "ecs", *args, "--endpoint-url", ENDPOINT, "--region", "us-east-1",

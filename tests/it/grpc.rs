@@ -1131,6 +1131,26 @@ async fn bad_input_over_every_kind_of_rpc_gets_its_exception_and_appends_nothing
         ),
         bad!(
             client,
+            "UpdateContainerInstancesState to a status only ECS sets",
+            "InvalidParameterException",
+            update_container_instances_state(UpdateContainerInstancesStateRequest {
+                cluster: Some("prod".into()),
+                container_instances: vec![ghost.clone()],
+                status: Some(ContainerInstanceStatus::Deregistering as i32)
+            })
+        ),
+        bad!(
+            client,
+            "UpdateContainerInstancesState in a missing cluster",
+            "ClusterNotFoundException",
+            update_container_instances_state(UpdateContainerInstancesStateRequest {
+                cluster: Some("ghost".into()),
+                container_instances: vec![ghost.clone()],
+                status: Some(ContainerInstanceStatus::Draining as i32)
+            })
+        ),
+        bad!(
+            client,
             "DescribeContainerInstances with no ids",
             "ClientException",
             describe_container_instances(DescribeContainerInstancesRequest {

@@ -1,4 +1,4 @@
-//! The hostile input table: for every one of the 23 ECS operations, through the shared
+//! The hostile input table: for every one of the 24 ECS operations, through the shared
 //! `Operations` layer every front end calls, requests with oversized strings, invalid enum
 //! numbers, unicode and control characters in names, 0/negative/huge counts and maxResults,
 //! 101-item lists, malformed ARNs and ARNs of another region or account. Each must get an ECS
@@ -99,7 +99,8 @@ impl Judge for ListTaskDefinitionFamiliesResponse {
 per_item!(
     DescribeTasksResponse: tasks,
     DescribeClustersResponse: clusters,
-    DescribeContainerInstancesResponse: container_instances
+    DescribeContainerInstancesResponse: container_instances,
+    UpdateContainerInstancesStateResponse: container_instances
 );
 
 /// One row: the operation, what is hostile about it, what is allowed, and the call.
@@ -362,6 +363,19 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             rows,
             ops,
             caller,
+            "UpdateContainerInstancesState",
+            what,
+            Exception,
+            update_container_instances_state(UpdateContainerInstancesStateRequest {
+                cluster: cluster.clone(),
+                container_instances: vec![instance_id.clone()],
+                status: Some(ContainerInstanceStatus::Draining as i32)
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
             "DescribeContainerInstances",
             what,
             Exception,
@@ -541,6 +555,19 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
                 cluster: Some("prod".into()),
                 container_instance: instance.clone(),
                 force: Some(true)
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "UpdateContainerInstancesState",
+            what,
+            ExceptionOrFailures,
+            update_container_instances_state(UpdateContainerInstancesStateRequest {
+                cluster: Some("prod".into()),
+                container_instances: vec![value.clone()],
+                status: Some(ContainerInstanceStatus::Draining as i32)
             })
         );
         row!(
@@ -862,6 +889,39 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             include: vec![]
         })
     );
+    row!(
+        rows,
+        ops,
+        caller,
+        "UpdateContainerInstancesState",
+        "11 instances",
+        Exception,
+        update_container_instances_state(UpdateContainerInstancesStateRequest {
+            cluster: Some("prod".into()),
+            container_instances: ids(11),
+            status: Some(ContainerInstanceStatus::Draining as i32)
+        })
+    );
+    for status in [
+        None,
+        Some(-1),
+        Some(ContainerInstanceStatus::Registering as i32),
+        Some(99),
+    ] {
+        row!(
+            rows,
+            ops,
+            caller,
+            "UpdateContainerInstancesState",
+            format!("status {status:?}"),
+            Exception,
+            update_container_instances_state(UpdateContainerInstancesStateRequest {
+                cluster: Some("prod".into()),
+                container_instances: vec![instance_id.clone()],
+                status
+            })
+        );
+    }
     row!(
         rows,
         ops,
@@ -1412,7 +1472,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
     );
 
     let operations: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.operation).collect();
-    assert_eq!(operations.len(), 23, "every ECS operation has rows: {operations:?}");
+    assert_eq!(operations.len(), 24, "every ECS operation has rows: {operations:?}");
     let cases = rows.len();
     let mut wrong = Vec::new();
     for row in rows {
@@ -1428,7 +1488,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             }
         }
     }
-    println!("{cases} hostile cases over 23 operations");
+    println!("{cases} hostile cases over 24 operations");
     assert!(
         wrong.is_empty(),
         "{} of {cases} cases went wrong:\n{}",

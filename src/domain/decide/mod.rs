@@ -4,6 +4,7 @@
 //! Does not apply events (`evolve` does) and never writes.
 
 mod admin;
+mod instance_state;
 mod launch;
 mod transition;
 
@@ -31,6 +32,9 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::DeleteCluster(request) => admin::delete_cluster(state, ctx, request),
         Command::RegisterContainerInstance(request) => admin::register_container_instance(state, ctx, request),
         Command::DeregisterContainerInstance(request) => admin::deregister_container_instance(state, ctx, request),
+        Command::UpdateContainerInstancesState(request) => {
+            instance_state::update_container_instances_state(state, ctx, request)
+        }
         Command::TagResource(request) => admin::tag_resource(state, ctx, request),
         Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
         Command::ExpireTasks(request) => transition::expire_tasks(state, ctx, request),

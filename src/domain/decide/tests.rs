@@ -592,3 +592,76 @@ fn forced_deregistration_stops_the_instances_tasks() {
         .count();
     assert_eq!(stops, 2);
 }
+
+#[test]
+fn a_draining_instance_gets_no_new_tasks_until_it_is_active_again() {
+    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
+    let Reply::RegisterContainerInstance(r) = world.apply(instance("c", 4096, 4096)).unwrap().reply else {
+        panic!()
+    };
+    let arn = r.container_instance.unwrap().container_instance_arn.unwrap();
+    let set = |status: ContainerInstanceStatus, instances: Vec<String>| {
+        Command::UpdateContainerInstancesState(UpdateContainerInstancesStateRequest {
+            cluster: Some("c".into()),
+            container_instances: instances,
+            status: Some(status as i32),
+        })
+    };
+    let missing = "0123456789abcdef0123456789abcdef".to_string();
+    let Reply::UpdateContainerInstancesState(drained) = world
+        .apply(set(ContainerInstanceStatus::Draining, vec![arn.clone(), missing]))
+        .unwrap()
+        .reply
+    else {
+        panic!()
+    };
+    let changed = &drained.container_instances[0];
+    assert_eq!(changed.status.as_deref(), Some("DRAINING"));
+    assert_eq!(changed.version, Some(2), "the change bumps the instance's version");
+    assert_eq!(drained.failures.len(), 1);
+    assert_eq!(drained.failures[0].reason.as_deref(), Some("MISSING"));
+
+    let placed = world.apply(run("c", "web", 1)).unwrap();
+    let reply = run_reply(&placed);
+    assert!(reply.tasks.is_empty());
+    assert_eq!(reply.failures[0].reason.as_deref(), Some("DRAINING"));
+
+    // Setting the status it already has changes nothing and appends nothing.
+    let again = world
+        .apply(set(ContainerInstanceStatus::Draining, vec![arn.clone()]))
+        .unwrap();
+    assert!(again.events.is_empty());
+
+    world
+        .apply(set(ContainerInstanceStatus::Active, vec![arn.clone()]))
+        .unwrap();
+    assert_eq!(run_reply(&world.apply(run("c", "web", 1)).unwrap()).tasks.len(), 1);
+
+    world
+        .when(set(ContainerInstanceStatus::Registering, vec![arn]))
+        .then_rejected(EcsException::InvalidParameterException, "ACTIVE or DRAINING");
+}
+
+#[test]
+fn instance_state_requests_are_checked_before_the_cluster() {
+    let world = given(vec![]);
+    world
+        .when(Command::UpdateContainerInstancesState(
+            UpdateContainerInstancesStateRequest {
+                cluster: Some("nowhere".into()),
+                container_instances: vec![],
+                status: Some(ContainerInstanceStatus::Draining as i32),
+            },
+        ))
+        .then_rejected(EcsException::ClientException, "cannot be empty");
+    let world = given(vec![]);
+    world
+        .when(Command::UpdateContainerInstancesState(
+            UpdateContainerInstancesStateRequest {
+                cluster: Some("nowhere".into()),
+                container_instances: vec!["0123456789abcdef0123456789abcdef".into()],
+                status: Some(ContainerInstanceStatus::Draining as i32),
+            },
+        ))
+        .then_rejected(EcsException::ClusterNotFoundException, "");
+}
