@@ -22,7 +22,7 @@ OPERATIONS = [
     "RunTask", "StartTask", "DescribeTasks", "StopTask", "ListTasks",
     "SubmitTaskStateChange", "SubmitContainerStateChange",
     "RegisterTaskDefinition", "DescribeTaskDefinition", "DeregisterTaskDefinition",
-    "ListTaskDefinitions", "ListTaskDefinitionFamilies",
+    "ListTaskDefinitions", "ListTaskDefinitionFamilies", "DeleteTaskDefinitions",
     "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster",
     "RegisterContainerInstance", "DeregisterContainerInstance",
     "DescribeContainerInstances", "ListContainerInstances", "UpdateContainerInstancesState",

@@ -363,6 +363,7 @@ dispatch_table! {
     "RegisterContainerInstance" => register_container_instance;
     "DeregisterContainerInstance" => deregister_container_instance;
     "UpdateContainerInstancesState" => update_container_instances_state;
+    "DeleteTaskDefinitions" => delete_task_definitions;
     "DescribeContainerInstances" => describe_container_instances;
     "ListContainerInstances" => list_container_instances;
     "TagResource" => tag_resource;

@@ -96,6 +96,7 @@ commands! {
     register_container_instance: RegisterContainerInstance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
     deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
     update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
+    delete_task_definitions: DeleteTaskDefinitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
     tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
     untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
 }
@@ -156,6 +157,7 @@ ecs_requests! {
     RegisterContainerInstanceRequest: "RegisterContainerInstance", cluster;
     DeregisterContainerInstanceRequest: "DeregisterContainerInstance", cluster;
     UpdateContainerInstancesStateRequest: "UpdateContainerInstancesState", cluster;
+    DeleteTaskDefinitionsRequest: "DeleteTaskDefinitions";
     DescribeContainerInstancesRequest: "DescribeContainerInstances", cluster;
     ListContainerInstancesRequest: "ListContainerInstances", cluster;
     TagResourceRequest: "TagResource";

@@ -211,6 +211,7 @@ rpcs! {
     register_container_instance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
     deregister_container_instance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
     update_container_instances_state(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
+    delete_task_definitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
     describe_container_instances(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
     list_container_instances(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
     tag_resource(TagResourceRequest) -> TagResourceResponse;

@@ -106,6 +106,12 @@ pub enum TaskDefinitionsCommand {
         /// `family:revision` or ARN.
         task_definition: String,
     },
+    /// DeleteTaskDefinitions (INACTIVE revisions become DELETE_IN_PROGRESS; others are failures).
+    Delete {
+        /// `family:revision`s or ARNs (at most 10).
+        #[arg(required = true)]
+        task_definitions: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +395,9 @@ impl Ecs {
                 }
                 TaskDefinitionsCommand::Deregister { task_definition } => {
                     call!(ecs.deregister_task_definition(parse(json!({"taskDefinition": task_definition}))?))
+                }
+                TaskDefinitionsCommand::Delete { task_definitions } => {
+                    call!(ecs.delete_task_definitions(parse(json!({"taskDefinitions": task_definitions}))?))
                 }
             },
             Resource::Tasks(command) => match command {

@@ -23,6 +23,7 @@ pub enum Command {
     RegisterContainerInstance(RegisterContainerInstanceRequest),
     DeregisterContainerInstance(DeregisterContainerInstanceRequest),
     UpdateContainerInstancesState(UpdateContainerInstancesStateRequest),
+    DeleteTaskDefinitions(DeleteTaskDefinitionsRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     /// Not an ECS operation: the store's own retention of STOPPED tasks.
@@ -53,6 +54,7 @@ impl Command {
             Command::RegisterContainerInstance(_) => "RegisterContainerInstance",
             Command::DeregisterContainerInstance(_) => "DeregisterContainerInstance",
             Command::UpdateContainerInstancesState(_) => "UpdateContainerInstancesState",
+            Command::DeleteTaskDefinitions(_) => "DeleteTaskDefinitions",
             Command::TagResource(_) => "TagResource",
             Command::UntagResource(_) => "UntagResource",
             Command::ExpireTasks(_) => "ExpireTasks",
@@ -82,6 +84,7 @@ impl Command {
             Command::UpdateContainerInstancesState(r) => r.cluster.as_deref(),
             Command::RegisterTaskDefinition(_)
             | Command::DeregisterTaskDefinition(_)
+            | Command::DeleteTaskDefinitions(_)
             | Command::TagResource(_)
             | Command::UntagResource(_)
             | Command::ExpireTasks(_) => None,
@@ -116,6 +119,7 @@ pub enum Reply {
     RegisterContainerInstance(RegisterContainerInstanceResponse),
     DeregisterContainerInstance(DeregisterContainerInstanceResponse),
     UpdateContainerInstancesState(UpdateContainerInstancesStateResponse),
+    DeleteTaskDefinitions(DeleteTaskDefinitionsResponse),
     TagResource(TagResourceResponse),
     UntagResource(UntagResourceResponse),
     /// How many tasks expired.
@@ -161,6 +165,7 @@ pub fn event_kind_name(event: &Event) -> &'static str {
         Some(Kind::ContainerInstanceRegistered(_)) => "ContainerInstanceRegistered",
         Some(Kind::ContainerInstanceDeregistered(_)) => "ContainerInstanceDeregistered",
         Some(Kind::ContainerInstanceStatusChanged(_)) => "ContainerInstanceStatusChanged",
+        Some(Kind::TaskDefinitionDeleted(_)) => "TaskDefinitionDeleted",
         None => "Unknown",
     }
 }

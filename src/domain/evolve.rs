@@ -221,6 +221,19 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             state.put_family(&scope, &family, family_record);
             state.put_task_definition(&scope, &family, revision, record);
         }
+        Kind::TaskDefinitionDeleted(deleted) => {
+            let arn = &deleted.task_definition_arn;
+            let (scope, family, revision) = task_definition_of(arn)?;
+            let mut record = read(state.task_definition(&scope, &family, revision))?
+                .ok_or_else(|| fault(format!("deletion of unknown {arn}")))?;
+            let definition = record.task_definition.get_or_insert_with(Default::default);
+            if definition.status != Some(TaskDefinitionStatus::Inactive as i32) {
+                return Err(fault(format!("{arn} deleted while not INACTIVE")));
+            }
+            definition.status = Some(TaskDefinitionStatus::DeleteInProgress as i32);
+            definition.delete_requested_at = deleted.delete_requested_at;
+            state.put_task_definition(&scope, &family, revision, record);
+        }
         Kind::ClusterCreated(created) => {
             let cluster = created
                 .cluster

@@ -383,6 +383,7 @@ impl Store {
         register_container_instance: RegisterContainerInstance(RegisterContainerInstanceRequest) -> RegisterContainerInstanceResponse;
         deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
         update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
+        delete_task_definitions: DeleteTaskDefinitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
         tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
         untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
     }

@@ -59,7 +59,9 @@ pub fn event_cluster_arn(event: &Event) -> Option<String> {
         Kind::ContainerInstanceRegistered(e) => e.container_instance.as_ref()?.container_instance_arn.as_deref()?,
         Kind::ContainerInstanceDeregistered(e) => e.container_instance_arn.as_str(),
         Kind::ContainerInstanceStatusChanged(e) => e.container_instance_arn.as_str(),
-        Kind::TaskDefinitionRegistered(_) | Kind::TaskDefinitionDeregistered(_) => return None,
+        Kind::TaskDefinitionRegistered(_) | Kind::TaskDefinitionDeregistered(_) | Kind::TaskDefinitionDeleted(_) => {
+            return None
+        }
     };
     let (scope, cluster): (Scope, String) = stored_cluster_of(arn)?;
     Some(scope.cluster_arn(&cluster))

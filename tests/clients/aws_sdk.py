@@ -166,7 +166,25 @@ conflict = raises(ecs.exceptions.ConflictException,
                   "ConflictException for a clientToken reused with other parameters")
 check(len(conflict.response.get("resourceIds", [])) == 1, "ConflictException carries resourceIds")
 raises(ecs.exceptions.ClusterContainsTasksException, lambda: ecs.delete_cluster(cluster="sdk"),
-       "ClusterContainsTasksException")
+       "ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+
+# DeleteTaskDefinitions: only INACTIVE revisions; the rest come back in failures.
+old = ecs.register_task_definition(**{k: v for k, v in TASK_DEFINITION.items() if k != "tags"} | {"family": "old"})
+old_arn = old["taskDefinition"]["taskDefinitionArn"]
+kept = ecs.register_task_definition(**{k: v for k, v in TASK_DEFINITION.items() if k != "tags"} | {"family": "old"})
+ecs.deregister_task_definition(taskDefinition=old_arn)
+deleted = ecs.delete_task_definitions(taskDefinitions=[old_arn, "old:2", "old:9"])
+check([d["status"] for d in deleted["taskDefinitions"]] == ["DELETE_IN_PROGRESS"]
+      and "deleteRequestedAt" in deleted["taskDefinitions"][0], "delete_task_definitions of an INACTIVE revision")
+check([f["arn"].rsplit("/", 1)[1] for f in deleted["failures"]] == ["old:2", "old:9"],
+      "delete_task_definitions: an ACTIVE and a missing revision are failures")
+check(ecs.describe_task_definition(taskDefinition="old:1")["taskDefinition"]["status"] == "DELETE_IN_PROGRESS",
+      "a deleted revision is described as DELETE_IN_PROGRESS")
+check(old_arn not in ecs.list_task_definitions(familyPrefix="old", status="INACTIVE")["taskDefinitionArns"]
+      and ecs.list_task_definitions(familyPrefix="old", status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [old_arn],
+      "list_task_definitions: a deleted revision is listed as DELETE_IN_PROGRESS only")
+raises(ecs.exceptions.InvalidParameterException, lambda: ecs.delete_task_definitions(taskDefinitions=[]),
+       "delete_task_definitions with none", "Task Definitions cannot be empty.")
 
 # Container instances: DRAINING takes one out of placement, ACTIVE puts it back.
 ecs.create_cluster(clusterName="ec2")
@@ -195,6 +213,9 @@ ecs.update_container_instances_state(cluster="ec2", containerInstances=[instance
 placed = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2")
 check(len(placed["tasks"]) == 1 and placed["tasks"][0]["containerInstanceArn"] == instance["containerInstanceArn"],
       "run_task places on the instance once it is ACTIVE again")
+raises(ecs.exceptions.ClusterContainsContainerInstancesException, lambda: ecs.delete_cluster(cluster="ec2"),
+       "ClusterContainsContainerInstancesException",
+       "The Cluster cannot be deleted while Container Instances are active.")
 
 # The AWS CLI, unmodified.
 def aws(*args):
@@ -211,6 +232,10 @@ out = aws("run-task", "--cluster", "cli", "--task-definition", "cli-web", "--cou
           "--launch-type", "FARGATE", "--network-configuration",
           "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}")
 check(len(out["tasks"]) == 2, "aws ecs run-task")
+aws("register-task-definition", "--cli-input-json", f"file://{f.name}", "--family", "cli-old")
+aws("deregister-task-definition", "--task-definition", "cli-old:1")
+gone = aws("delete-task-definitions", "--task-definitions", "cli-old:1")
+check([d["status"] for d in gone["taskDefinitions"]] == ["DELETE_IN_PROGRESS"], "aws ecs delete-task-definitions")
 cli_arns = [t["taskArn"] for t in out["tasks"]]
 subprocess.run(["aws", "ecs", "wait", "tasks-running", "--cluster", "cli", "--tasks", *cli_arns,
                 "--endpoint-url", ENDPOINT, "--region", "us-east-1"], check=True)

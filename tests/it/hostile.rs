@@ -1,4 +1,4 @@
-//! The hostile input table: for every one of the 24 ECS operations, through the shared
+//! The hostile input table: for every one of the 25 ECS operations, through the shared
 //! `Operations` layer every front end calls, requests with oversized strings, invalid enum
 //! numbers, unicode and control characters in names, 0/negative/huge counts and maxResults,
 //! 101-item lists, malformed ARNs and ARNs of another region or account. Each must get an ECS
@@ -100,7 +100,8 @@ per_item!(
     DescribeTasksResponse: tasks,
     DescribeClustersResponse: clusters,
     DescribeContainerInstancesResponse: container_instances,
-    UpdateContainerInstancesStateResponse: container_instances
+    UpdateContainerInstancesStateResponse: container_instances,
+    DeleteTaskDefinitionsResponse: task_definitions
 );
 
 /// One row: the operation, what is hostile about it, what is allowed, and the call.
@@ -664,6 +665,17 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             rows,
             ops,
             caller,
+            "DeleteTaskDefinitions",
+            what,
+            ExceptionOrFailures,
+            delete_task_definitions(DeleteTaskDefinitionsRequest {
+                task_definitions: definition.clone().into_iter().collect()
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
             "ListTaskDefinitions",
             what,
             Exception,
@@ -889,6 +901,19 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             include: vec![]
         })
     );
+    for (what, n) in [("no task definitions", 0), ("11 task definitions", 11)] {
+        row!(
+            rows,
+            ops,
+            caller,
+            "DeleteTaskDefinitions",
+            what,
+            Exception,
+            delete_task_definitions(DeleteTaskDefinitionsRequest {
+                task_definitions: vec!["web:1".into(); n]
+            })
+        );
+    }
     row!(
         rows,
         ops,
@@ -1472,7 +1497,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
     );
 
     let operations: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.operation).collect();
-    assert_eq!(operations.len(), 24, "every ECS operation has rows: {operations:?}");
+    assert_eq!(operations.len(), 25, "every ECS operation has rows: {operations:?}");
     let cases = rows.len();
     let mut wrong = Vec::new();
     for row in rows {
@@ -1488,7 +1513,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             }
         }
     }
-    println!("{cases} hostile cases over 24 operations");
+    println!("{cases} hostile cases over 25 operations");
     assert!(
         wrong.is_empty(),
         "{} of {cases} cases went wrong:\n{}",
@@ -1779,6 +1804,30 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
         Exception,
         deregister_task_definition(DeregisterTaskDefinitionRequest {
             task_definition: Some("web:1".into())
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "DeleteTaskDefinitions",
+        "",
+        Exception,
+        delete_task_definitions(DeleteTaskDefinitionsRequest {
+            task_definitions: vec!["web:1".into()]
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "UpdateContainerInstancesState",
+        "",
+        Exception,
+        update_container_instances_state(UpdateContainerInstancesStateRequest {
+            cluster: Some("prod".into()),
+            container_instances: vec![instance_id.clone()],
+            status: Some(ContainerInstanceStatus::Draining as i32)
         })
     );
     row!(

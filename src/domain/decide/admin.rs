@@ -210,20 +210,22 @@ pub(super) fn delete_cluster(
     if cluster.registered_container_instances_count.unwrap_or(0) > 0 {
         return Err(DomainError::new(
             EcsException::ClusterContainsContainerInstancesException,
-            format!(
-                "Cluster '{name}' still has {} registered container instances; deregister them first.",
-                cluster.registered_container_instances_count.unwrap_or(0)
-            ),
-        ));
+            "The Cluster cannot be deleted while Container Instances are active.",
+        )
+        .hint(format!(
+            "Cluster '{name}' still has {} registered container instances; deregister them first.",
+            cluster.registered_container_instances_count.unwrap_or(0)
+        )));
     }
     if record.unstopped_tasks > 0 {
         return Err(DomainError::new(
             EcsException::ClusterContainsTasksException,
-            format!(
-                "Cluster '{name}' still has {} tasks that are not STOPPED; stop them and wait for STOPPED first.",
-                record.unstopped_tasks
-            ),
-        ));
+            "The Cluster cannot be deleted while Tasks are active.",
+        )
+        .hint(format!(
+            "Cluster '{name}' still has {} tasks that are not STOPPED; stop them and wait for STOPPED first.",
+            record.unstopped_tasks
+        )));
     }
     let arn = ctx.scope.cluster_arn(&name);
     cluster.status = Some("INACTIVE".to_string());

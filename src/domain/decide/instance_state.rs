@@ -2,7 +2,7 @@
 //! DRAINING. A DRAINING instance keeps its tasks but gets no new ones (placement in `launch`
 //! names it in `failures` with reason DRAINING); setting ACTIVE again takes it back.
 
-use super::{active_cluster, missing};
+use super::{active_cluster, failure, missing};
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::parse_container_instance_ref;
@@ -97,12 +97,4 @@ pub(super) fn update_container_instances_state(
         events,
         reply: Reply::UpdateContainerInstancesState(response),
     })
-}
-
-fn failure(arn: String, reason: &str) -> Failure {
-    Failure {
-        arn: Some(arn),
-        reason: Some(reason.to_string()),
-        detail: None,
-    }
 }

@@ -4,6 +4,7 @@
 //! Does not apply events (`evolve` does) and never writes.
 
 mod admin;
+mod delete_definitions;
 mod instance_state;
 mod launch;
 mod transition;
@@ -13,6 +14,7 @@ use super::error::{DomainError, DomainResult, EcsException};
 use super::ids::{self, parse_cluster, parse_task_definition_ref, printable, Scope, TaskDefinitionRef};
 use super::state::{cluster_is_active, task_definition_is_active, StateView};
 use crate::proto::state::{ClusterRecord, TaskDefinitionRecord, TaskRecord};
+use crate::proto::v1::Failure;
 
 pub(crate) use admin::tags_of;
 pub use launch::run_task_fingerprint;
@@ -35,6 +37,7 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::UpdateContainerInstancesState(request) => {
             instance_state::update_container_instances_state(state, ctx, request)
         }
+        Command::DeleteTaskDefinitions(request) => delete_definitions::delete_task_definitions(state, ctx, request),
         Command::TagResource(request) => admin::tag_resource(state, ctx, request),
         Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
         Command::ExpireTasks(request) => transition::expire_tasks(state, ctx, request),
@@ -175,3 +178,12 @@ pub(crate) fn missing(field: &str, what: &str) -> DomainError {
 
 #[cfg(test)]
 mod tests;
+
+/// A per-item problem as ECS reports it in `failures`.
+fn failure(arn: String, reason: &str) -> Failure {
+    Failure {
+        arn: Some(arn),
+        reason: Some(reason.to_string()),
+        detail: None,
+    }
+}

@@ -665,3 +665,60 @@ fn instance_state_requests_are_checked_before_the_cluster() {
         ))
         .then_rejected(EcsException::ClusterNotFoundException, "");
 }
+
+#[test]
+fn only_inactive_revisions_are_deleted_and_every_other_item_is_a_failure() {
+    let mut world = given(vec![
+        ec2_definition("web", 10, 10, None),
+        ec2_definition("web", 10, 10, None),
+    ]);
+    world
+        .apply(Command::DeregisterTaskDefinition(DeregisterTaskDefinitionRequest {
+            task_definition: Some("web:1".into()),
+        }))
+        .unwrap();
+    let delete = |items: &[&str]| {
+        Command::DeleteTaskDefinitions(DeleteTaskDefinitionsRequest {
+            task_definitions: items.iter().map(|s| s.to_string()).collect(),
+        })
+    };
+    let decision = world
+        .apply(delete(&["web:1", "web:2", "web:9", "web", "web:1"]))
+        .unwrap();
+    let Reply::DeleteTaskDefinitions(reply) = &decision.reply else {
+        panic!()
+    };
+    assert_eq!(decision.events.len(), 1, "one deletion, named twice");
+    let deleted = &reply.task_definitions[0];
+    assert_eq!(deleted.status, Some(TaskDefinitionStatus::DeleteInProgress as i32));
+    assert!(deleted.delete_requested_at.is_some());
+    let reasons: Vec<&str> = reply.failures.iter().filter_map(|f| f.reason.as_deref()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("still in ACTIVE status"));
+    assert!(reasons[1].contains("does not exist"));
+    assert!(reasons[2].contains("identifier is invalid"));
+
+    // Still described, never launched, and asking again appends nothing.
+    let stored = world.state.task_definition(&scope(), "web", 1).unwrap().unwrap();
+    assert_eq!(
+        stored.task_definition.unwrap().status,
+        Some(TaskDefinitionStatus::DeleteInProgress as i32)
+    );
+    assert!(world.apply(delete(&["web:1"])).unwrap().events.is_empty());
+    world.apply(create_cluster("c")).unwrap();
+    world.apply(instance("c", 4096, 4096)).unwrap();
+    world
+        .when(run("c", "web:1", 1))
+        .then_rejected(EcsException::InvalidParameterException, "inactive");
+}
+
+#[test]
+fn deleting_no_or_eleven_task_definitions_is_refused() {
+    for items in [vec![], vec!["web:1".to_string(); 11]] {
+        given(vec![])
+            .when(Command::DeleteTaskDefinitions(DeleteTaskDefinitionsRequest {
+                task_definitions: items,
+            }))
+            .then_rejected(EcsException::InvalidParameterException, "Task Definitions");
+    }
+}
