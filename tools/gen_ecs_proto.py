@@ -26,6 +26,7 @@ OPERATIONS = [
     "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster",
     "RegisterContainerInstance", "DeregisterContainerInstance",
     "DescribeContainerInstances", "ListContainerInstances", "UpdateContainerInstancesState",
+    "PutAttributes", "DeleteAttributes", "ListAttributes",
     "TagResource", "UntagResource", "ListTagsForResource",
 ]
 

@@ -364,6 +364,9 @@ dispatch_table! {
     "DeregisterContainerInstance" => deregister_container_instance;
     "UpdateContainerInstancesState" => update_container_instances_state;
     "DeleteTaskDefinitions" => delete_task_definitions;
+    "PutAttributes" => put_attributes;
+    "DeleteAttributes" => delete_attributes;
+    "ListAttributes" => list_attributes;
     "DescribeContainerInstances" => describe_container_instances;
     "ListContainerInstances" => list_container_instances;
     "TagResource" => tag_resource;

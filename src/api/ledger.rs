@@ -47,7 +47,7 @@ const CHECKPOINT_DEFAULT: Duration = Duration::from_secs(1);
 const CHECKPOINT_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=3_600_000;
 
 /// The event kinds a filter may name (the cases of `taskledger.log.v1.Event.kind`).
-pub const EVENT_KINDS: [&str; 13] = [
+pub const EVENT_KINDS: [&str; 14] = [
     "TaskCreated",
     "TaskChanged",
     "TagsChanged",
@@ -61,6 +61,7 @@ pub const EVENT_KINDS: [&str; 13] = [
     "ContainerInstanceDeregistered",
     "ContainerInstanceStatusChanged",
     "TaskDefinitionDeleted",
+    "AttributesChanged",
 ];
 
 /// The `taskledger.v1.Ledger` service over one store.

@@ -1,4 +1,4 @@
-//! The 23 ECS operations as tonic-free async calls, the code path every front end shares (gRPC
+//! The 28 ECS operations as tonic-free async calls, the code path every front end shares (gRPC
 //! now, an AWS JSON 1.1 endpoint later): commands go through the store's writer and return once
 //! durable; queries read the views on tokio's blocking pool so a large page or a cold cache
 //! never stalls an executor thread. Also names each request's operation and cluster for logs.
@@ -97,6 +97,8 @@ commands! {
     deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
     update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
     delete_task_definitions: DeleteTaskDefinitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
+    put_attributes: PutAttributes(PutAttributesRequest) -> PutAttributesResponse;
+    delete_attributes: DeleteAttributes(DeleteAttributesRequest) -> DeleteAttributesResponse;
     tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
     untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
 }
@@ -111,6 +113,7 @@ queries! {
     list_clusters: "ListClusters"(ListClustersRequest) -> ListClustersResponse;
     describe_container_instances: "DescribeContainerInstances"(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
     list_container_instances: "ListContainerInstances"(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
+    list_attributes: "ListAttributes"(ListAttributesRequest) -> ListAttributesResponse;
     list_tags_for_resource: "ListTagsForResource"(ListTagsForResourceRequest) -> ListTagsForResourceResponse;
 }
 
@@ -158,6 +161,9 @@ ecs_requests! {
     DeregisterContainerInstanceRequest: "DeregisterContainerInstance", cluster;
     UpdateContainerInstancesStateRequest: "UpdateContainerInstancesState", cluster;
     DeleteTaskDefinitionsRequest: "DeleteTaskDefinitions";
+    PutAttributesRequest: "PutAttributes", cluster;
+    DeleteAttributesRequest: "DeleteAttributes", cluster;
+    ListAttributesRequest: "ListAttributes", cluster;
     DescribeContainerInstancesRequest: "DescribeContainerInstances", cluster;
     ListContainerInstancesRequest: "ListContainerInstances", cluster;
     TagResourceRequest: "TagResource";

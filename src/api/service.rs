@@ -212,6 +212,9 @@ rpcs! {
     deregister_container_instance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
     update_container_instances_state(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
     delete_task_definitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
+    put_attributes(PutAttributesRequest) -> PutAttributesResponse;
+    delete_attributes(DeleteAttributesRequest) -> DeleteAttributesResponse;
+    list_attributes(ListAttributesRequest) -> ListAttributesResponse;
     describe_container_instances(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
     list_container_instances(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
     tag_resource(TagResourceRequest) -> TagResourceResponse;

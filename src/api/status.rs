@@ -22,9 +22,10 @@ pub fn code_of(exception: EcsException) -> Code {
         EcsException::ClusterNotFoundException
         | EcsException::ResourceNotFoundException
         | EcsException::ServiceNotFoundException
+        | EcsException::TargetNotFoundException
         | EcsException::PlatformUnknownException => Code::NotFound,
         EcsException::ConflictException => Code::AlreadyExists,
-        EcsException::LimitExceededException => Code::ResourceExhausted,
+        EcsException::LimitExceededException | EcsException::AttributeLimitExceededException => Code::ResourceExhausted,
         EcsException::ClusterContainsContainerInstancesException | EcsException::ClusterContainsTasksException => {
             Code::FailedPrecondition
         }

@@ -266,6 +266,42 @@ pub enum InstancesCommand {
         #[arg(long)]
         force: bool,
     },
+    /// PutAttributes: sets a custom attribute on an instance (placement constraints match it).
+    PutAttribute {
+        /// Container instance id or ARN.
+        instance: String,
+        /// The attribute's name.
+        name: String,
+        /// The attribute's value (none: a name-only attribute).
+        value: Option<String>,
+        /// Cluster name or ARN (default: `default`).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// DeleteAttributes: removes a custom attribute from an instance.
+    DeleteAttribute {
+        /// Container instance id or ARN.
+        instance: String,
+        /// The attribute's name.
+        name: String,
+        /// Cluster name or ARN (default: `default`).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// ListAttributes: the attributes of a cluster's instances.
+    Attributes {
+        /// Cluster name or ARN (default: `default`).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only attributes with this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only attributes with this value (needs `--name`).
+        #[arg(long)]
+        value: Option<String>,
+        #[command(flatten)]
+        page: Page,
+    },
     /// UpdateContainerInstancesState: DRAINING takes instances out of placement, ACTIVE puts
     /// them back.
     SetState {
@@ -486,6 +522,34 @@ impl Ecs {
                 } => call!(ecs.deregister_container_instance(parse(
                     json!({"cluster": cluster, "containerInstance": instance, "force": force.then_some(true)})
                 )?)),
+                InstancesCommand::PutAttribute {
+                    instance,
+                    name,
+                    value,
+                    cluster,
+                } => call!(ecs.put_attributes(parse(json!({
+                    "cluster": cluster,
+                    "attributes": [{"name": name, "value": value, "targetType": "container-instance", "targetId": instance}]
+                }))?)),
+                InstancesCommand::DeleteAttribute { instance, name, cluster } => {
+                    call!(ecs.delete_attributes(parse(json!({
+                        "cluster": cluster,
+                        "attributes": [{"name": name, "targetType": "container-instance", "targetId": instance}]
+                    }))?))
+                }
+                InstancesCommand::Attributes {
+                    cluster,
+                    name,
+                    value,
+                    page,
+                } => {
+                    let mut body = page.json();
+                    body["cluster"] = json!(cluster);
+                    body["targetType"] = json!("container-instance");
+                    body["attributeName"] = json!(name);
+                    body["attributeValue"] = json!(value);
+                    call!(ecs.list_attributes(parse(body)?))
+                }
                 InstancesCommand::SetState {
                     status,
                     instances,

@@ -24,6 +24,8 @@ pub enum Command {
     DeregisterContainerInstance(DeregisterContainerInstanceRequest),
     UpdateContainerInstancesState(UpdateContainerInstancesStateRequest),
     DeleteTaskDefinitions(DeleteTaskDefinitionsRequest),
+    PutAttributes(PutAttributesRequest),
+    DeleteAttributes(DeleteAttributesRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     /// Not an ECS operation: the store's own retention of STOPPED tasks.
@@ -55,6 +57,8 @@ impl Command {
             Command::DeregisterContainerInstance(_) => "DeregisterContainerInstance",
             Command::UpdateContainerInstancesState(_) => "UpdateContainerInstancesState",
             Command::DeleteTaskDefinitions(_) => "DeleteTaskDefinitions",
+            Command::PutAttributes(_) => "PutAttributes",
+            Command::DeleteAttributes(_) => "DeleteAttributes",
             Command::TagResource(_) => "TagResource",
             Command::UntagResource(_) => "UntagResource",
             Command::ExpireTasks(_) => "ExpireTasks",
@@ -82,6 +86,8 @@ impl Command {
             Command::RegisterContainerInstance(r) => r.cluster.as_deref(),
             Command::DeregisterContainerInstance(r) => r.cluster.as_deref(),
             Command::UpdateContainerInstancesState(r) => r.cluster.as_deref(),
+            Command::PutAttributes(r) => r.cluster.as_deref(),
+            Command::DeleteAttributes(r) => r.cluster.as_deref(),
             Command::RegisterTaskDefinition(_)
             | Command::DeregisterTaskDefinition(_)
             | Command::DeleteTaskDefinitions(_)
@@ -120,6 +126,8 @@ pub enum Reply {
     DeregisterContainerInstance(DeregisterContainerInstanceResponse),
     UpdateContainerInstancesState(UpdateContainerInstancesStateResponse),
     DeleteTaskDefinitions(DeleteTaskDefinitionsResponse),
+    PutAttributes(PutAttributesResponse),
+    DeleteAttributes(DeleteAttributesResponse),
     TagResource(TagResourceResponse),
     UntagResource(UntagResourceResponse),
     /// How many tasks expired.
@@ -166,6 +174,7 @@ pub fn event_kind_name(event: &Event) -> &'static str {
         Some(Kind::ContainerInstanceDeregistered(_)) => "ContainerInstanceDeregistered",
         Some(Kind::ContainerInstanceStatusChanged(_)) => "ContainerInstanceStatusChanged",
         Some(Kind::TaskDefinitionDeleted(_)) => "TaskDefinitionDeleted",
+        Some(Kind::AttributesChanged(_)) => "AttributesChanged",
         None => "Unknown",
     }
 }

@@ -31,6 +31,10 @@ pub enum EcsException {
     PlatformUnknownException,
     /// ListTasks named a `serviceName`; taskledger has no services.
     ServiceNotFoundException,
+    /// PutAttributes/DeleteAttributes named a container instance that does not exist.
+    TargetNotFoundException,
+    /// PutAttributes would give a resource more than 10 custom attributes.
+    AttributeLimitExceededException,
     /// An internal fault: storage I/O, corruption, a store that refuses writes after a failed
     /// fsync. The only exception clients should retry.
     ServerException,
@@ -50,6 +54,8 @@ impl EcsException {
             EcsException::ClusterContainsTasksException => "ClusterContainsTasksException",
             EcsException::PlatformUnknownException => "PlatformUnknownException",
             EcsException::ServiceNotFoundException => "ServiceNotFoundException",
+            EcsException::TargetNotFoundException => "TargetNotFoundException",
+            EcsException::AttributeLimitExceededException => "AttributeLimitExceededException",
             EcsException::ServerException => "ServerException",
         }
     }

@@ -301,6 +301,26 @@ pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Eve
             }
             state.put_container_instance(&id, record);
         }
+        Kind::AttributesChanged(changed) => {
+            let arn = &changed.container_instance_arn;
+            let id = stored_id_of(arn).to_string();
+            let mut record = existing_instance(state, &id)?;
+            if !instance_is_registered(&record) {
+                return Err(fault(format!("{arn} changed attributes while not registered")));
+            }
+            if let Some(ci) = record.container_instance.as_mut() {
+                ci.attributes
+                    .retain(|a| !changed.deleted.iter().any(|d| a.name.as_ref() == Some(d)));
+                for put in &changed.put {
+                    match ci.attributes.iter_mut().find(|a| a.name == put.name) {
+                        Some(existing) => existing.value.clone_from(&put.value),
+                        None => ci.attributes.push(put.clone()),
+                    }
+                }
+                ci.version = Some(ci.version.unwrap_or(0) + 1);
+            }
+            state.put_container_instance(&id, record);
+        }
         Kind::ContainerInstanceDeregistered(deregistered) => {
             let arn = &deregistered.container_instance_arn;
             let id = stored_id_of(arn).to_string();

@@ -51,6 +51,10 @@ pub const STOPPED_REASON_MAX: usize = 1024;
 /// Attribute names and values.
 pub const ATTRIBUTE_NAME_MAX: usize = 128;
 pub const ATTRIBUTE_VALUE_MAX: usize = 128;
+/// Attributes one PutAttributes/DeleteAttributes names at most.
+pub const ATTRIBUTES_PER_CALL_MAX: usize = 10;
+/// Custom attributes (not `ecs.*`) one container instance holds at most.
+pub const CUSTOM_ATTRIBUTES_MAX: usize = 10;
 /// Length of `group`.
 pub const GROUP_MAX: usize = 255;
 /// Generic bound on free-text request strings taskledger stores (reasons, digests, ids).

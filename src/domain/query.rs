@@ -6,7 +6,7 @@
 use super::decide::{known_cluster, resolve_task_definition, TaskDefinitionUse};
 use super::error::{DomainError, DomainResult, EcsException};
 use super::ids::{parse_cluster, parse_container_instance_ref, parse_task_ref, Scope};
-use super::limits::{DESCRIBE_IDS_MAX, MAX_RESULTS_MAX};
+use super::limits::{ATTRIBUTE_NAME_MAX, ATTRIBUTE_VALUE_MAX, DESCRIBE_IDS_MAX, MAX_RESULTS_MAX};
 use super::state::{task_family, task_instance_id, StateIndex, TaskIndex, TaskListing};
 use crate::proto::v1::*;
 
@@ -571,6 +571,102 @@ pub fn list_container_instances(
     })
 }
 
+/// ListAttributes: the attributes of the cluster's registered container instances, ECS's own
+/// (`ecs.*`) and custom ones, by instance id then name; filtered by name, and by value with a
+/// name.
+pub fn list_attributes(
+    state: &impl StateIndex,
+    scope: &Scope,
+    request: &ListAttributesRequest,
+) -> DomainResult<ListAttributesResponse> {
+    match request.target_type.map(TargetType::try_from) {
+        Some(Ok(TargetType::ContainerInstance)) => {}
+        None => {
+            return Err(DomainError::invalid_parameter("targetType", "targetType is required.")
+                .hint("The only target type is container-instance."))
+        }
+        Some(_) => {
+            return Err(DomainError::invalid_parameter(
+                "targetType",
+                "targetType can only be container-instance.",
+            ))
+        }
+    }
+    if request.attribute_value.is_some() && request.attribute_name.is_none() {
+        return Err(DomainError::invalid_parameter(
+            "attributeValue",
+            "attributeName is required when attributeValue is specified.",
+        ));
+    }
+    let limit = max_results(request.max_results)?;
+    super::decide::check_length("attributeName", request.attribute_name.as_deref(), ATTRIBUTE_NAME_MAX)?;
+    super::decide::check_length(
+        "attributeValue",
+        request.attribute_value.as_deref(),
+        ATTRIBUTE_VALUE_MAX,
+    )?;
+    let (cluster, _) = known_cluster(state, scope, request.cluster.as_deref())?;
+    let filter = format!("{cluster}|{:?}|{:?}", request.attribute_name, request.attribute_value);
+    let cursor = decode_token(request.next_token.as_deref(), TokenKind::Attributes, &filter)?;
+    let after: Option<(String, String)> = match cursor {
+        None => None,
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| bad_token())?;
+            let (id, name) = text.split_once('\0').ok_or_else(bad_token)?;
+            Some((id.to_string(), name.to_string()))
+        }
+    };
+    let mut attributes = Vec::new();
+    let mut last: Option<(String, String)> = None;
+    for id in state.container_instance_ids(scope, &cluster)? {
+        if after.as_ref().is_some_and(|(a, _)| id.as_str() < a.as_str()) {
+            continue;
+        }
+        let Some(instance) = state.container_instance(&id)?.and_then(|r| r.container_instance) else {
+            continue;
+        };
+        if instance.status.as_deref() == Some("INACTIVE") {
+            continue;
+        }
+        let mut own: Vec<&Attribute> = instance
+            .attributes
+            .iter()
+            .filter(|a| request.attribute_name.is_none() || a.name == request.attribute_name)
+            .filter(|a| request.attribute_value.is_none() || a.value == request.attribute_value)
+            .collect();
+        own.sort_by(|a, b| a.name.cmp(&b.name));
+        let arn = scope.container_instance_arn(&cluster, &id);
+        for attribute in own {
+            let name = attribute.name.clone().unwrap_or_default();
+            if after.as_ref().is_some_and(|(a, n)| id == *a && name <= *n) {
+                continue;
+            }
+            if attributes.len() == limit {
+                let (id, name) = last.expect("a full page has a last item");
+                return Ok(ListAttributesResponse {
+                    attributes,
+                    next_token: Some(encode_token(
+                        TokenKind::Attributes,
+                        &filter,
+                        format!("{id}\0{name}").as_bytes(),
+                    )),
+                });
+            }
+            attributes.push(Attribute {
+                name: attribute.name.clone(),
+                value: attribute.value.clone(),
+                target_type: Some(TargetType::ContainerInstance as i32),
+                target_id: Some(arn.clone()),
+            });
+            last = Some((id.clone(), name));
+        }
+    }
+    Ok(ListAttributesResponse {
+        attributes,
+        next_token: None,
+    })
+}
+
 pub fn list_tags_for_resource(
     state: &impl StateIndex,
     scope: &Scope,
@@ -636,6 +732,7 @@ enum TokenKind {
     Families = 3,
     Clusters = 4,
     ContainerInstances = 5,
+    Attributes = 6,
 }
 
 /// FNV-1a, to tie a token to the filters of the listing that issued it.

@@ -384,6 +384,8 @@ impl Store {
         deregister_container_instance: DeregisterContainerInstance(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
         update_container_instances_state: UpdateContainerInstancesState(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
         delete_task_definitions: DeleteTaskDefinitions(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
+        put_attributes: PutAttributes(PutAttributesRequest) -> PutAttributesResponse;
+        delete_attributes: DeleteAttributes(DeleteAttributesRequest) -> DeleteAttributesResponse;
         tag_resource: TagResource(TagResourceRequest) -> TagResourceResponse;
         untag_resource: UntagResource(UntagResourceRequest) -> UntagResourceResponse;
     }
@@ -398,6 +400,7 @@ impl Store {
         list_clusters(ListClustersRequest) -> ListClustersResponse;
         describe_container_instances(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
         list_container_instances(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
+        list_attributes(ListAttributesRequest) -> ListAttributesResponse;
         list_tags_for_resource(ListTagsForResourceRequest) -> ListTagsForResourceResponse;
     }
 

@@ -59,6 +59,7 @@ pub fn event_cluster_arn(event: &Event) -> Option<String> {
         Kind::ContainerInstanceRegistered(e) => e.container_instance.as_ref()?.container_instance_arn.as_deref()?,
         Kind::ContainerInstanceDeregistered(e) => e.container_instance_arn.as_str(),
         Kind::ContainerInstanceStatusChanged(e) => e.container_instance_arn.as_str(),
+        Kind::AttributesChanged(e) => e.container_instance_arn.as_str(),
         Kind::TaskDefinitionRegistered(_) | Kind::TaskDefinitionDeregistered(_) | Kind::TaskDefinitionDeleted(_) => {
             return None
         }

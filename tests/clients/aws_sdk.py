@@ -213,6 +213,33 @@ ecs.update_container_instances_state(cluster="ec2", containerInstances=[instance
 placed = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2")
 check(len(placed["tasks"]) == 1 and placed["tasks"][0]["containerInstanceArn"] == instance["containerInstanceArn"],
       "run_task places on the instance once it is ACTIVE again")
+# Custom attributes: placement constraints match them; ListAttributes shows them.
+ARN = instance["containerInstanceArn"]
+stack = [{"name": "stack", "value": "prod", "targetId": ARN}]
+prod_only = [{"type": "memberOf", "expression": "attribute:stack == prod"}]
+refused = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2", placementConstraints=prod_only)
+check([f["reason"] for f in refused["failures"]] == ["ATTRIBUTE"], "run_task: no instance has attribute stack")
+check(ecs.put_attributes(cluster="ec2", attributes=stack)["attributes"] == stack, "put_attributes")
+placed = ecs.run_task(cluster="ec2", taskDefinition="svc", launchType="EC2", placementConstraints=prod_only)
+check(len(placed["tasks"]) == 1, "run_task places by a custom attribute")
+listed = ecs.list_attributes(cluster="ec2", targetType="container-instance", attributeName="stack")["attributes"]
+check(listed == [{"name": "stack", "value": "prod", "targetType": "container-instance", "targetId": ARN}],
+      "list_attributes by name")
+check(any(a["name"] == "ecs.os-type" for a in
+          ecs.list_attributes(cluster="ec2", targetType="container-instance")["attributes"]),
+      "list_attributes includes ECS's own attributes")
+raises(ecs.exceptions.TargetNotFoundException,
+       lambda: ecs.put_attributes(cluster="ec2", attributes=[{"name": "stack", "value": "prod",
+                                                              "targetType": "container-instance",
+                                                              "targetId": "0123456789abcdef0123456789abcdef"}]),
+       "put_attributes on a missing instance")
+raises(ecs.exceptions.AttributeLimitExceededException,
+       lambda: ecs.put_attributes(cluster="ec2", attributes=[{"name": f"a{i}", "targetId": ARN} for i in range(10)]),
+       "put_attributes past 10 custom attributes",
+       "You can apply up to 10 custom attributes for each resource.")
+ecs.delete_attributes(cluster="ec2", attributes=[{"name": "stack", "targetId": ARN}])
+check(ecs.list_attributes(cluster="ec2", targetType="container-instance", attributeName="stack")["attributes"] == [],
+      "delete_attributes")
 raises(ecs.exceptions.ClusterContainsContainerInstancesException, lambda: ecs.delete_cluster(cluster="ec2"),
        "ClusterContainsContainerInstancesException",
        "The Cluster cannot be deleted while Container Instances are active.")

@@ -1131,6 +1131,29 @@ async fn bad_input_over_every_kind_of_rpc_gets_its_exception_and_appends_nothing
         ),
         bad!(
             client,
+            "PutAttributes on a missing instance",
+            "TargetNotFoundException",
+            put_attributes(PutAttributesRequest {
+                cluster: Some("prod".into()),
+                attributes: vec![Attribute {
+                    name: Some("stack".into()),
+                    value: Some("prod".into()),
+                    target_type: Some(TargetType::ContainerInstance as i32),
+                    target_id: Some(ghost.clone()),
+                }]
+            })
+        ),
+        bad!(
+            client,
+            "ListAttributes without a target type",
+            "InvalidParameterException",
+            list_attributes(ListAttributesRequest {
+                cluster: Some("prod".into()),
+                ..Default::default()
+            })
+        ),
+        bad!(
+            client,
             "UpdateContainerInstancesState to a status only ECS sets",
             "InvalidParameterException",
             update_container_instances_state(UpdateContainerInstancesStateRequest {

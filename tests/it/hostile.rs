@@ -1,4 +1,4 @@
-//! The hostile input table: for every one of the 25 ECS operations, through the shared
+//! The hostile input table: for every one of the 28 ECS operations, through the shared
 //! `Operations` layer every front end calls, requests with oversized strings, invalid enum
 //! numbers, unicode and control characters in names, 0/negative/huge counts and maxResults,
 //! 101-item lists, malformed ARNs and ARNs of another region or account. Each must get an ECS
@@ -51,6 +51,9 @@ macro_rules! accepted {
 }
 
 accepted!(
+    PutAttributesResponse,
+    DeleteAttributesResponse,
+    ListAttributesResponse,
     RunTaskResponse,
     StartTaskResponse,
     StopTaskResponse,
@@ -169,6 +172,16 @@ const HUGE_AND_SMALL: [(&str, i32); 5] = [
     ("i32::MAX", i32::MAX),
     ("i32::MIN", i32::MIN),
 ];
+
+/// A custom attribute on a container instance, named by id (with its target type) or ARN.
+fn attribute(name: &str, target: &str) -> Attribute {
+    Attribute {
+        name: Some(name.into()),
+        value: Some("prod".into()),
+        target_type: Some(TargetType::ContainerInstance as i32),
+        target_id: Some(target.into()),
+    }
+}
 
 fn tags(prefix: &str, n: usize) -> Vec<Tag> {
     (0..n)
@@ -377,6 +390,43 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             rows,
             ops,
             caller,
+            "PutAttributes",
+            what,
+            Exception,
+            put_attributes(PutAttributesRequest {
+                cluster: cluster.clone(),
+                attributes: vec![attribute("stack", &instance_id)]
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "DeleteAttributes",
+            what,
+            Exception,
+            delete_attributes(DeleteAttributesRequest {
+                cluster: cluster.clone(),
+                attributes: vec![attribute("stack", &instance_id)]
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "ListAttributes",
+            what,
+            Exception,
+            list_attributes(ListAttributesRequest {
+                cluster: cluster.clone(),
+                target_type: Some(TargetType::ContainerInstance as i32),
+                ..Default::default()
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
             "DescribeContainerInstances",
             what,
             Exception,
@@ -569,6 +619,30 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
                 cluster: Some("prod".into()),
                 container_instances: vec![value.clone()],
                 status: Some(ContainerInstanceStatus::Draining as i32)
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "PutAttributes",
+            what,
+            Exception,
+            put_attributes(PutAttributesRequest {
+                cluster: Some("prod".into()),
+                attributes: vec![attribute("stack", &value)]
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "DeleteAttributes",
+            what,
+            Exception,
+            delete_attributes(DeleteAttributesRequest {
+                cluster: Some("prod".into()),
+                attributes: vec![attribute("stack", &value)]
             })
         );
         row!(
@@ -911,6 +985,115 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             Exception,
             delete_task_definitions(DeleteTaskDefinitionsRequest {
                 task_definitions: vec!["web:1".into(); n]
+            })
+        );
+    }
+    let eleven: Vec<Attribute> = (0..11).map(|i| attribute(&format!("a{i}"), &instance_id)).collect();
+    let long = "n".repeat(129);
+    for (what, attributes) in [
+        ("no attributes", vec![]),
+        ("11 attributes", eleven),
+        ("a 129-character name", vec![attribute(&long, &instance_id)]),
+        ("a reserved ecs. name", vec![attribute("ecs.os-type", &instance_id)]),
+        ("a name with a space", vec![attribute("a b", &instance_id)]),
+        (
+            "a value with a space at the end",
+            vec![Attribute {
+                value: Some("v ".into()),
+                ..attribute("a", &instance_id)
+            }],
+        ),
+        (
+            "targetType 7",
+            vec![Attribute {
+                target_type: Some(7),
+                ..attribute("a", &instance_id)
+            }],
+        ),
+        (
+            "a short id without targetType",
+            vec![Attribute {
+                target_type: None,
+                ..attribute("a", &instance_id)
+            }],
+        ),
+        (
+            "no targetId",
+            vec![Attribute {
+                target_id: None,
+                ..attribute("a", &instance_id)
+            }],
+        ),
+    ] {
+        row!(
+            rows,
+            ops,
+            caller,
+            "PutAttributes",
+            what,
+            Exception,
+            put_attributes(PutAttributesRequest {
+                cluster: Some("prod".into()),
+                attributes: attributes.clone()
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "DeleteAttributes",
+            what,
+            Exception,
+            delete_attributes(DeleteAttributesRequest {
+                cluster: Some("prod".into()),
+                attributes
+            })
+        );
+    }
+    for (what, request) in [
+        ("no targetType", ListAttributesRequest::default()),
+        (
+            "targetType 7",
+            ListAttributesRequest {
+                target_type: Some(7),
+                ..Default::default()
+            },
+        ),
+        (
+            "a value without a name",
+            ListAttributesRequest {
+                target_type: Some(TargetType::ContainerInstance as i32),
+                attribute_value: Some("v".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "a garbled token",
+            ListAttributesRequest {
+                target_type: Some(TargetType::ContainerInstance as i32),
+                next_token: Some("zz".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "maxResults 0",
+            ListAttributesRequest {
+                target_type: Some(TargetType::ContainerInstance as i32),
+                max_results: Some(0),
+                ..Default::default()
+            },
+        ),
+    ] {
+        row!(
+            rows,
+            ops,
+            caller,
+            "ListAttributes",
+            what,
+            Exception,
+            list_attributes(ListAttributesRequest {
+                cluster: Some("prod".into()),
+                ..request
             })
         );
     }
@@ -1497,7 +1680,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
     );
 
     let operations: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.operation).collect();
-    assert_eq!(operations.len(), 25, "every ECS operation has rows: {operations:?}");
+    assert_eq!(operations.len(), 28, "every ECS operation has rows: {operations:?}");
     let cases = rows.len();
     let mut wrong = Vec::new();
     for row in rows {
@@ -1513,7 +1696,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             }
         }
     }
-    println!("{cases} hostile cases over 25 operations");
+    println!("{cases} hostile cases over 28 operations");
     assert!(
         wrong.is_empty(),
         "{} of {cases} cases went wrong:\n{}",
@@ -1815,6 +1998,43 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
         Exception,
         delete_task_definitions(DeleteTaskDefinitionsRequest {
             task_definitions: vec!["web:1".into()]
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "PutAttributes",
+        "",
+        Exception,
+        put_attributes(PutAttributesRequest {
+            cluster: Some("prod".into()),
+            attributes: vec![attribute("stack", &instance_id)]
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "ListAttributes",
+        "",
+        Exception,
+        list_attributes(ListAttributesRequest {
+            cluster: Some("prod".into()),
+            target_type: Some(TargetType::ContainerInstance as i32),
+            ..Default::default()
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "DeleteAttributes",
+        "",
+        Exception,
+        delete_attributes(DeleteAttributesRequest {
+            cluster: Some("prod".into()),
+            attributes: vec![attribute("stack", &instance_id)]
         })
     );
     row!(

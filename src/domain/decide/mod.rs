@@ -4,6 +4,7 @@
 //! Does not apply events (`evolve` does) and never writes.
 
 mod admin;
+mod attributes;
 mod delete_definitions;
 mod instance_state;
 mod launch;
@@ -38,6 +39,8 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
             instance_state::update_container_instances_state(state, ctx, request)
         }
         Command::DeleteTaskDefinitions(request) => delete_definitions::delete_task_definitions(state, ctx, request),
+        Command::PutAttributes(request) => attributes::put_attributes(state, ctx, request),
+        Command::DeleteAttributes(request) => attributes::delete_attributes(state, ctx, request),
         Command::TagResource(request) => admin::tag_resource(state, ctx, request),
         Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
         Command::ExpireTasks(request) => transition::expire_tasks(state, ctx, request),

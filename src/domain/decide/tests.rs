@@ -722,3 +722,205 @@ fn deleting_no_or_eleven_task_definitions_is_refused() {
             .then_rejected(EcsException::InvalidParameterException, "Task Definitions");
     }
 }
+
+fn attribute(name: &str, value: Option<&str>, target: &str) -> Attribute {
+    Attribute {
+        name: Some(name.into()),
+        value: value.map(Into::into),
+        target_type: Some(TargetType::ContainerInstance as i32),
+        target_id: Some(target.into()),
+    }
+}
+
+fn put(cluster: &str, attributes: Vec<Attribute>) -> Command {
+    Command::PutAttributes(PutAttributesRequest {
+        cluster: Some(cluster.into()),
+        attributes,
+    })
+}
+
+#[test]
+fn custom_attributes_steer_placement_and_are_listed() {
+    let mut world = given(vec![create_cluster("c"), ec2_definition("web", 10, 10, None)]);
+    let Reply::RegisterContainerInstance(r) = world.apply(instance("c", 4096, 4096)).unwrap().reply else {
+        panic!()
+    };
+    let arn = r.container_instance.unwrap().container_instance_arn.unwrap();
+    let id = arn.rsplit('/').next().unwrap().to_string();
+    let constrained = || {
+        let Command::RunTask(mut request) = run("c", "web", 1) else {
+            unreachable!()
+        };
+        request.placement_constraints = vec![PlacementConstraint {
+            r#type: Some(PlacementConstraintType::MemberOf as i32),
+            expression: Some("attribute:stack == prod".into()),
+        }];
+        Command::RunTask(request)
+    };
+    let refused = world.apply(constrained()).unwrap();
+    assert_eq!(run_reply(&refused).failures[0].reason.as_deref(), Some("ATTRIBUTE"));
+
+    // The short id with targetType, and the same attribute twice: the last value wins.
+    let decision = world
+        .apply(put(
+            "c",
+            vec![
+                attribute("stack", Some("dev"), &id),
+                attribute("stack", Some("prod"), &arn),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(decision.events.len(), 1, "one event per instance");
+    assert_eq!(run_reply(&world.apply(constrained()).unwrap()).tasks.len(), 1);
+    let instance = world
+        .state
+        .container_instance(&id)
+        .unwrap()
+        .unwrap()
+        .container_instance
+        .unwrap();
+    assert_eq!(instance.version, Some(2), "registered, then attributes put");
+
+    let listed = crate::domain::query::list_attributes(
+        &world.state,
+        &scope(),
+        &ListAttributesRequest {
+            cluster: Some("c".into()),
+            target_type: Some(TargetType::ContainerInstance as i32),
+            attribute_name: Some("stack".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(listed.attributes.len(), 1);
+    assert_eq!(listed.attributes[0].value.as_deref(), Some("prod"));
+    assert_eq!(listed.attributes[0].target_id.as_deref(), Some(arn.as_str()));
+
+    world
+        .apply(Command::DeleteAttributes(DeleteAttributesRequest {
+            cluster: Some("c".into()),
+            attributes: vec![attribute("stack", None, &arn)],
+        }))
+        .unwrap();
+    let refused = world.apply(constrained()).unwrap();
+    assert_eq!(run_reply(&refused).failures[0].reason.as_deref(), Some("ATTRIBUTE"));
+}
+
+#[test]
+fn attributes_are_checked_whole_before_targets_and_limited_per_instance() {
+    let mut world = given(vec![create_cluster("c")]);
+    let Reply::RegisterContainerInstance(r) = world.apply(instance("c", 4096, 4096)).unwrap().reply else {
+        panic!()
+    };
+    let arn = r.container_instance.unwrap().container_instance_arn.unwrap();
+    let ghost = "0123456789abcdef0123456789abcdef";
+    let cases = [
+        (vec![], EcsException::InvalidParameterException, "attributes"),
+        (
+            vec![attribute("ecs.os-type", Some("x"), &arn)],
+            EcsException::InvalidParameterException,
+            "reserved",
+        ),
+        (
+            vec![Attribute {
+                target_type: None,
+                ..attribute("a", None, ghost)
+            }],
+            EcsException::InvalidParameterException,
+            "targetType",
+        ),
+        (
+            vec![attribute("bad name!", None, &arn)],
+            EcsException::InvalidParameterException,
+            "bad name",
+        ),
+        (
+            vec![attribute("a", None, ghost)],
+            EcsException::TargetNotFoundException,
+            ghost,
+        ),
+    ];
+    for (attributes, exception, mentions) in cases {
+        let before = world.state.clone();
+        let error = world.apply(put("c", attributes)).unwrap_err();
+        assert_eq!(error.exception, exception, "{error}");
+        assert!(
+            error.message.contains(mentions) || error.field.as_deref().is_some_and(|f| f.contains(mentions)),
+            "{error}"
+        );
+        assert_eq!(world.state, before);
+    }
+    // The request is checked before the cluster is looked up.
+    assert_eq!(
+        world.apply(put("nowhere", vec![])).unwrap_err().exception,
+        EcsException::InvalidParameterException
+    );
+    let ten: Vec<Attribute> = (0..10).map(|i| attribute(&format!("a{i}"), Some("v"), &arn)).collect();
+    world.apply(put("c", ten)).unwrap();
+    let error = world
+        .apply(put("c", vec![attribute("eleventh", None, &arn)]))
+        .unwrap_err();
+    assert_eq!(error.exception, EcsException::AttributeLimitExceededException);
+    // Replacing one of the ten is not an eleventh.
+    world.apply(put("c", vec![attribute("a0", Some("w"), &arn)])).unwrap();
+}
+
+#[test]
+fn list_attributes_pages_through_every_instance_and_keeps_its_filters() {
+    let mut world = given(vec![create_cluster("c")]);
+    let mut arns = Vec::new();
+    for _ in 0..2 {
+        let Reply::RegisterContainerInstance(r) = world.apply(instance("c", 4096, 4096)).unwrap().reply else {
+            panic!()
+        };
+        arns.push(r.container_instance.unwrap().container_instance_arn.unwrap());
+    }
+    for arn in &arns {
+        world
+            .apply(put(
+                "c",
+                vec![attribute("x", Some("1"), arn), attribute("y", Some("2"), arn)],
+            ))
+            .unwrap();
+    }
+    let list = |name: Option<&str>, token: Option<String>| {
+        crate::domain::query::list_attributes(
+            &world.state,
+            &scope(),
+            &ListAttributesRequest {
+                cluster: Some("c".into()),
+                target_type: Some(TargetType::ContainerInstance as i32),
+                attribute_name: name.map(Into::into),
+                max_results: Some(3),
+                next_token: token,
+                ..Default::default()
+            },
+        )
+    };
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = list(None, token).unwrap();
+        seen.extend(
+            page.attributes
+                .into_iter()
+                .map(|a| (a.target_id.unwrap(), a.name.unwrap())),
+        );
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let custom: Vec<_> = seen.iter().filter(|(_, n)| !n.starts_with("ecs.")).collect();
+    assert_eq!(custom.len(), 4, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "no attribute twice");
+    // A token is bound to the filters that issued it.
+    let token = list(None, None).unwrap().next_token;
+    assert_eq!(
+        list(Some("x"), token).unwrap_err().exception,
+        EcsException::InvalidParameterException
+    );
+}
