@@ -5,7 +5,7 @@
 //! most 10 custom attributes (AttributeLimitExceededException). One `AttributesChanged` event per
 //! instance that changes. ListAttributes is a query (`query::list_attributes`).
 
-use super::admin::validate_attributes;
+use super::instances::{registered_instance, validate_attributes};
 use super::{active_cluster, missing};
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult, EcsException};
@@ -182,12 +182,8 @@ impl Changes {
             return Ok(&mut self.0[i]);
         }
         let arn = scope.container_instance_arn(cluster, &target.id);
-        let instance = state
-            .container_instance(&target.id)?
+        let instance = registered_instance(state, scope, cluster, &target.id, target.cluster.as_deref())?
             .and_then(|r| r.container_instance)
-            .filter(|ci| ci.container_instance_arn.as_deref() == Some(arn.as_str()))
-            .filter(|ci| ci.status.as_deref() != Some("INACTIVE"))
-            .filter(|_| target.cluster.as_deref().is_none_or(|c| c == cluster))
             .ok_or_else(|| {
                 DomainError::new(EcsException::TargetNotFoundException, format!("Could not find {arn}."))
                     .hint("Name a registered container instance of this cluster (ListContainerInstances).")

@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::admin::{validate_strategy, BUILT_IN_PROVIDERS};
+use super::clusters::{validate_strategy, BUILT_IN_PROVIDERS};
 use super::{active_cluster, check_length, check_started_by, missing, resolve_task_definition, TaskDefinitionUse};
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult, EcsException};

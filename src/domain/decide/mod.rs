@@ -3,11 +3,13 @@
 //! `StateView`, time, scope and id randomness through `CommandContext`.
 //! Does not apply events (`evolve` does) and never writes.
 
-mod admin;
 mod attributes;
-mod delete_definitions;
+mod clusters;
 mod instance_state;
+mod instances;
 mod launch;
+mod tagging;
+mod task_definitions;
 mod transition;
 
 use super::command::{Command, CommandContext, Decision};
@@ -17,9 +19,9 @@ use super::state::{cluster_is_active, task_definition_is_active, StateView};
 use crate::proto::state::{ClusterRecord, TaskDefinitionRecord, TaskRecord};
 use crate::proto::v1::Failure;
 
-pub(crate) use admin::tags_of;
 pub use launch::run_task_fingerprint;
 pub(crate) use launch::{check_expression, instance_satisfies};
+pub(crate) use tagging::tags_of;
 
 /// Validates `command` against `state` and decides its events and reply.
 pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -> DomainResult<Decision> {
@@ -29,20 +31,20 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::StopTask(request) => transition::stop_task(state, ctx, request),
         Command::SubmitTaskStateChange(request) => transition::submit_task_state_change(state, ctx, request),
         Command::SubmitContainerStateChange(request) => transition::submit_container_state_change(state, ctx, request),
-        Command::RegisterTaskDefinition(request) => admin::register_task_definition(state, ctx, request),
-        Command::DeregisterTaskDefinition(request) => admin::deregister_task_definition(state, ctx, request),
-        Command::CreateCluster(request) => admin::create_cluster(state, ctx, request),
-        Command::DeleteCluster(request) => admin::delete_cluster(state, ctx, request),
-        Command::RegisterContainerInstance(request) => admin::register_container_instance(state, ctx, request),
-        Command::DeregisterContainerInstance(request) => admin::deregister_container_instance(state, ctx, request),
+        Command::RegisterTaskDefinition(request) => task_definitions::register_task_definition(state, ctx, request),
+        Command::DeregisterTaskDefinition(request) => task_definitions::deregister_task_definition(state, ctx, request),
+        Command::CreateCluster(request) => clusters::create_cluster(state, ctx, request),
+        Command::DeleteCluster(request) => clusters::delete_cluster(state, ctx, request),
+        Command::RegisterContainerInstance(request) => instances::register_container_instance(state, ctx, request),
+        Command::DeregisterContainerInstance(request) => instances::deregister_container_instance(state, ctx, request),
         Command::UpdateContainerInstancesState(request) => {
             instance_state::update_container_instances_state(state, ctx, request)
         }
-        Command::DeleteTaskDefinitions(request) => delete_definitions::delete_task_definitions(state, ctx, request),
+        Command::DeleteTaskDefinitions(request) => task_definitions::delete_task_definitions(state, ctx, request),
         Command::PutAttributes(request) => attributes::put_attributes(state, ctx, request),
         Command::DeleteAttributes(request) => attributes::delete_attributes(state, ctx, request),
-        Command::TagResource(request) => admin::tag_resource(state, ctx, request),
-        Command::UntagResource(request) => admin::untag_resource(state, ctx, request),
+        Command::TagResource(request) => tagging::tag_resource(state, ctx, request),
+        Command::UntagResource(request) => tagging::untag_resource(state, ctx, request),
         Command::ExpireTasks(request) => transition::expire_tasks(state, ctx, request),
     }
 }
