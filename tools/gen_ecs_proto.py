@@ -20,7 +20,7 @@ import sys
 
 OPERATIONS = [
     "RunTask", "StartTask", "DescribeTasks", "StopTask", "ListTasks",
-    "SubmitTaskStateChange", "SubmitContainerStateChange",
+    "SubmitTaskStateChange", "SubmitContainerStateChange", "SubmitAttachmentStateChanges",
     "RegisterTaskDefinition", "DescribeTaskDefinition", "DeregisterTaskDefinition",
     "ListTaskDefinitions", "ListTaskDefinitionFamilies", "DeleteTaskDefinitions",
     "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster",

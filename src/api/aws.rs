@@ -351,6 +351,7 @@ dispatch_table! {
     "ListTasks" => list_tasks;
     "SubmitTaskStateChange" => submit_task_state_change;
     "SubmitContainerStateChange" => submit_container_state_change;
+    "SubmitAttachmentStateChanges" => submit_attachment_state_changes;
     "RegisterTaskDefinition" => register_task_definition;
     "DescribeTaskDefinition" => describe_task_definition;
     "DeregisterTaskDefinition" => deregister_task_definition;

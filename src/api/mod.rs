@@ -5,7 +5,7 @@
 //! that imports tonic besides the generated code and the CLI client.
 //!
 //! # Map
-//! - [`operations`]: the 28 ECS operations as tonic-free async calls on the store (the code path
+//! - [`operations`]: the 29 ECS operations as tonic-free async calls on the store (the code path
 //!   every front end shares).
 //! - [`service`]: `EcsService`, the tonic adapter: scope and request id from metadata, one span per
 //!   RPC, the per-request timeout.

@@ -1,4 +1,4 @@
-//! The 28 ECS operations as tonic-free async calls, the code path every front end shares (gRPC
+//! The 29 ECS operations as tonic-free async calls, the code path every front end shares (gRPC
 //! now, an AWS JSON 1.1 endpoint later): commands go through the store's writer and return once
 //! durable; queries read the views on tokio's blocking pool so a large page or a cold cache
 //! never stalls an executor thread. Also names each request's operation and cluster for logs.
@@ -89,6 +89,7 @@ commands! {
     stop_task: StopTask(StopTaskRequest) -> StopTaskResponse;
     submit_task_state_change: SubmitTaskStateChange(SubmitTaskStateChangeRequest) -> SubmitTaskStateChangeResponse;
     submit_container_state_change: SubmitContainerStateChange(SubmitContainerStateChangeRequest) -> SubmitContainerStateChangeResponse;
+    submit_attachment_state_changes: SubmitAttachmentStateChanges(SubmitAttachmentStateChangesRequest) -> SubmitAttachmentStateChangesResponse;
     register_task_definition: RegisterTaskDefinition(RegisterTaskDefinitionRequest) -> RegisterTaskDefinitionResponse;
     deregister_task_definition: DeregisterTaskDefinition(DeregisterTaskDefinitionRequest) -> DeregisterTaskDefinitionResponse;
     create_cluster: CreateCluster(CreateClusterRequest) -> CreateClusterResponse;
@@ -148,6 +149,7 @@ ecs_requests! {
     ListTasksRequest: "ListTasks", cluster;
     SubmitTaskStateChangeRequest: "SubmitTaskStateChange", cluster;
     SubmitContainerStateChangeRequest: "SubmitContainerStateChange", cluster;
+    SubmitAttachmentStateChangesRequest: "SubmitAttachmentStateChanges", cluster;
     RegisterTaskDefinitionRequest: "RegisterTaskDefinition";
     DescribeTaskDefinitionRequest: "DescribeTaskDefinition";
     DeregisterTaskDefinitionRequest: "DeregisterTaskDefinition";

@@ -199,6 +199,7 @@ rpcs! {
     list_tasks(ListTasksRequest) -> ListTasksResponse;
     submit_task_state_change(SubmitTaskStateChangeRequest) -> SubmitTaskStateChangeResponse;
     submit_container_state_change(SubmitContainerStateChangeRequest) -> SubmitContainerStateChangeResponse;
+    submit_attachment_state_changes(SubmitAttachmentStateChangesRequest) -> SubmitAttachmentStateChangesResponse;
     register_task_definition(RegisterTaskDefinitionRequest) -> RegisterTaskDefinitionResponse;
     describe_task_definition(DescribeTaskDefinitionRequest) -> DescribeTaskDefinitionResponse;
     deregister_task_definition(DeregisterTaskDefinitionRequest) -> DeregisterTaskDefinitionResponse;

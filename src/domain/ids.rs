@@ -450,6 +450,61 @@ pub fn stored_id_of(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// The id of a task's network-interface attachment: the task's own id in UUID form, so an
+/// agent's attachment report finds its task without an index.
+pub fn attachment_id_of_task(task_id: &str) -> String {
+    if task_id.len() != 32 || !is_resource_id(task_id) {
+        return task_id.to_string();
+    }
+    let h = task_id;
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The id in an attachment ARN (`arn:<partition>:ecs:<region>:<account>:attachment/<id>`, of
+/// this region and account) or a bare attachment id.
+pub fn parse_attachment_ref<'a>(scope: &Scope, field: &str, input: &'a str) -> DomainResult<&'a str> {
+    let id = if input.starts_with("arn:") {
+        split_arn(scope, field, input)?
+            .resource
+            .strip_prefix("attachment/")
+            .ok_or_else(|| {
+                DomainError::invalid_parameter(
+                    field,
+                    format!(
+                        "'{}' is not an attachment ARN (expected …:attachment/<id>).",
+                        printable(input)
+                    ),
+                )
+            })?
+    } else {
+        input
+    };
+    if !is_resource_id(id) {
+        return Err(
+            DomainError::invalid_parameter(field, "Attachment Identifier is invalid").hint(format!(
+                "'{}' is neither an attachment id nor its ARN.",
+                printable(input)
+            )),
+        );
+    }
+    Ok(id)
+}
+
+/// The task an attachment id belongs to, if it is one `attachment_id_of_task` made.
+pub fn task_id_of_attachment(id: &str) -> Option<String> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
+    let task_id = groups.concat();
+    (shaped && task_id.len() == 32 && is_resource_id(&task_id)).then_some(task_id)
+}
+
 /// The randomness a command needs, drawn by the store before the command is decided, so that
 /// deciding stays pure and replays and tests are deterministic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,8 @@ pub const RUN_TASK_COUNT_MAX: i32 = 10;
 pub const START_TASK_INSTANCES_MAX: usize = 10;
 /// Container instances one UpdateContainerInstancesState names at most.
 pub const STATE_UPDATE_INSTANCES_MAX: usize = 10;
+/// Attachments one SubmitAttachmentStateChanges reports at most.
+pub const ATTACHMENT_REPORTS_MAX: usize = 100;
 /// Task definitions one DeleteTaskDefinitions names at most.
 pub const TASK_DEFINITIONS_DELETE_MAX: usize = 10;
 /// Identifiers per DescribeTasks / DescribeContainerInstances / DescribeClusters.

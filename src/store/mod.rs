@@ -376,6 +376,7 @@ impl Store {
         stop_task: StopTask(StopTaskRequest) -> StopTaskResponse;
         submit_task_state_change: SubmitTaskStateChange(SubmitTaskStateChangeRequest) -> SubmitTaskStateChangeResponse;
         submit_container_state_change: SubmitContainerStateChange(SubmitContainerStateChangeRequest) -> SubmitContainerStateChangeResponse;
+        submit_attachment_state_changes: SubmitAttachmentStateChanges(SubmitAttachmentStateChangesRequest) -> SubmitAttachmentStateChangesResponse;
         register_task_definition: RegisterTaskDefinition(RegisterTaskDefinitionRequest) -> RegisterTaskDefinitionResponse;
         deregister_task_definition: DeregisterTaskDefinition(DeregisterTaskDefinitionRequest) -> DeregisterTaskDefinitionResponse;
         create_cluster: CreateCluster(CreateClusterRequest) -> CreateClusterResponse;

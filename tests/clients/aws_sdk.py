@@ -90,6 +90,15 @@ check({"key": "job", "value": "ci"} in tagged["tags"], "describe_tasks include T
 ecs.get_waiter("tasks_running").wait(cluster="sdk", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 check(True, "tasks_running waiter")
 
+# The agent's attachment reports find their task.
+attachment = run["tasks"][1]["attachments"][0]
+attachment_arn = arns[1].split(":task/")[0] + ":attachment/" + attachment["id"]
+ack = ecs.submit_attachment_state_changes(cluster="sdk", attachments=[{"attachmentArn": attachment_arn,
+                                                                        "status": "ATTACHED"}])
+check(ack["acknowledgment"] == "ACK", "submit_attachment_state_changes")
+check(ecs.describe_tasks(cluster="sdk", tasks=[arns[1]])["tasks"][0]["attachments"][0]["status"] == "ATTACHED",
+      "describe_tasks shows the reported attachment status")
+
 # ListTasks paginated over more than one page.
 more = ecs.run_task(cluster="sdk", taskDefinition="web", count=10, launchType="FARGATE", networkConfiguration=NETWORK)
 listed = []

@@ -1,4 +1,4 @@
-//! The hostile input table: for every one of the 28 ECS operations, through the shared
+//! The hostile input table: for every one of the 29 ECS operations, through the shared
 //! `Operations` layer every front end calls, requests with oversized strings, invalid enum
 //! numbers, unicode and control characters in names, 0/negative/huge counts and maxResults,
 //! 101-item lists, malformed ARNs and ARNs of another region or account. Each must get an ECS
@@ -51,6 +51,7 @@ macro_rules! accepted {
 }
 
 accepted!(
+    SubmitAttachmentStateChangesResponse,
     PutAttributesResponse,
     DeleteAttributesResponse,
     ListAttributesResponse,
@@ -210,6 +211,28 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
         .to_string();
     let task_arn = f.run_fargate("prod", "web", 1).tasks[0].task_arn.clone().unwrap();
     let task_id = task_arn.rsplit('/').next().unwrap().to_string();
+    let attachment_arn = format!(
+        "{HERE}:attachment/{}",
+        f.store
+            .describe_tasks(
+                &scope(),
+                &DescribeTasksRequest {
+                    cluster: Some("prod".into()),
+                    tasks: vec![task_id.clone()],
+                    include: vec![]
+                }
+            )
+            .unwrap()
+            .tasks[0]
+            .attachments[0]
+            .id
+            .clone()
+            .unwrap()
+    );
+    let report = |arn: &str, status: &str| AttachmentStateChange {
+        attachment_arn: Some(arn.into()),
+        status: Some(status.into()),
+    };
     let ops = Operations::new(f.store.clone());
     let caller: Caller = f.caller.clone();
     let head = f.store.head_seq();
@@ -311,6 +334,18 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
                 container_name: Some("app".into()),
                 status: Some("RUNNING".into()),
                 ..Default::default()
+            })
+        );
+        row!(
+            rows,
+            ops,
+            caller,
+            "SubmitAttachmentStateChanges",
+            what,
+            Exception,
+            submit_attachment_state_changes(SubmitAttachmentStateChangesRequest {
+                cluster: cluster.clone(),
+                attachments: vec![report(&attachment_arn, "ATTACHED")]
             })
         );
         row!(
@@ -985,6 +1020,67 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             Exception,
             delete_task_definitions(DeleteTaskDefinitionsRequest {
                 task_definitions: vec!["web:1".into(); n]
+            })
+        );
+    }
+    let attachment_id = attachment_arn.rsplit('/').next().unwrap().to_string();
+    let long_status = "S".repeat(65);
+    for (what, attachments) in [
+        ("no attachments", vec![]),
+        ("101 attachments", vec![report(&attachment_arn, "ATTACHED"); 101]),
+        (
+            "no attachmentArn",
+            vec![AttachmentStateChange {
+                attachment_arn: None,
+                status: Some("ATTACHED".into()),
+            }],
+        ),
+        (
+            "no status",
+            vec![AttachmentStateChange {
+                attachment_arn: Some(attachment_arn.clone()),
+                status: None,
+            }],
+        ),
+        ("a 65-character status", vec![report(&attachment_arn, &long_status)]),
+        (
+            "an attachment id that is not an id",
+            vec![report("eni-1234", "ATTACHED")],
+        ),
+        ("a task ARN", vec![report(&task_arn, "ATTACHED")]),
+        (
+            "an attachment of another region",
+            vec![report(
+                &format!("{OTHER_REGION}:attachment/{attachment_id}"),
+                "ATTACHED",
+            )],
+        ),
+        (
+            "an attachment of another account",
+            vec![report(
+                &format!("{OTHER_ACCOUNT}:attachment/{attachment_id}"),
+                "ATTACHED",
+            )],
+        ),
+        (
+            "an unknown attachment",
+            vec![report(
+                &format!("{HERE}:attachment/01234567-89ab-cdef-0123-456789abcdef"),
+                "ATTACHED",
+            )],
+        ),
+        ("a unicode attachment id", vec![report("äöü", "ATTACHED")]),
+    ] {
+        row!(
+            rows,
+            ops,
+            caller,
+            "SubmitAttachmentStateChanges",
+            what,
+            Exception,
+            submit_attachment_state_changes(SubmitAttachmentStateChangesRequest {
+                cluster: Some("prod".into()),
+                attachments
             })
         );
     }
@@ -1680,7 +1776,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
     );
 
     let operations: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.operation).collect();
-    assert_eq!(operations.len(), 28, "every ECS operation has rows: {operations:?}");
+    assert_eq!(operations.len(), 29, "every ECS operation has rows: {operations:?}");
     let cases = rows.len();
     let mut wrong = Vec::new();
     for row in rows {
@@ -1696,7 +1792,7 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             }
         }
     }
-    println!("{cases} hostile cases over 28 operations");
+    println!("{cases} hostile cases over 29 operations");
     assert!(
         wrong.is_empty(),
         "{} of {cases} cases went wrong:\n{}",
@@ -1850,6 +1946,18 @@ async fn hostile_input_to_every_operation_gets_an_ecs_exception_and_changes_noth
             task_definition: Some("worker".into()),
             container_instances: vec![instance_id.clone()],
             ..Default::default()
+        })
+    );
+    row!(
+        baselines,
+        ops,
+        caller,
+        "SubmitAttachmentStateChanges",
+        "",
+        Exception,
+        submit_attachment_state_changes(SubmitAttachmentStateChangesRequest {
+            cluster: Some("prod".into()),
+            attachments: vec![report(&attachment_arn, "ATTACHED")]
         })
     );
     row!(

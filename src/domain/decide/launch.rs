@@ -9,7 +9,7 @@ use super::clusters::{validate_strategy, BUILT_IN_PROVIDERS};
 use super::{active_cluster, check_length, check_started_by, missing, resolve_task_definition, TaskDefinitionUse};
 use crate::domain::command::{event, CommandContext, Decision, Reply};
 use crate::domain::error::{DomainError, DomainResult, EcsException};
-use crate::domain::ids::{parse_container_instance_ref, printable, Scope};
+use crate::domain::ids::{attachment_id_of_task, parse_container_instance_ref, printable, Scope};
 use crate::domain::limits::*;
 use crate::domain::resources::{self, Needs};
 use crate::domain::state::StateView;
@@ -1050,7 +1050,7 @@ fn build_task(
             .and_then(|n| n.awsvpc_configuration.as_ref())
             .and_then(|v| v.subnets.first().cloned());
         vec![Attachment {
-            id: Some(ctx.seed.uuid(90 + index)),
+            id: Some(attachment_id_of_task(&task_id)),
             r#type: Some("ElasticNetworkInterface".to_string()),
             status: Some("PRECREATED".to_string()),
             details: subnet

@@ -31,6 +31,9 @@ pub fn decide(state: &impl StateView, ctx: &CommandContext, command: &Command) -
         Command::StopTask(request) => transition::stop_task(state, ctx, request),
         Command::SubmitTaskStateChange(request) => transition::submit_task_state_change(state, ctx, request),
         Command::SubmitContainerStateChange(request) => transition::submit_container_state_change(state, ctx, request),
+        Command::SubmitAttachmentStateChanges(request) => {
+            transition::submit_attachment_state_changes(state, ctx, request)
+        }
         Command::RegisterTaskDefinition(request) => task_definitions::register_task_definition(state, ctx, request),
         Command::DeregisterTaskDefinition(request) => task_definitions::deregister_task_definition(state, ctx, request),
         Command::CreateCluster(request) => clusters::create_cluster(state, ctx, request),

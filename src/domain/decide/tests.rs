@@ -924,3 +924,87 @@ fn list_attributes_pages_through_every_instance_and_keeps_its_filters() {
         EcsException::InvalidParameterException
     );
 }
+
+#[test]
+fn attachment_reports_find_their_task_by_the_attachment_id() {
+    let mut world = given(vec![
+        create_cluster("c"),
+        Command::RegisterTaskDefinition(RegisterTaskDefinitionRequest {
+            family: Some("vpc".into()),
+            network_mode: Some(NetworkMode::Awsvpc as i32),
+            requires_compatibilities: vec![Compatibility::Fargate as i32],
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            container_definitions: vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("nginx".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    ]);
+    let launched = world
+        .apply(Command::RunTask(RunTaskRequest {
+            cluster: Some("c".into()),
+            task_definition: Some("vpc".into()),
+            launch_type: Some(LaunchType::Fargate as i32),
+            network_configuration: Some(NetworkConfiguration {
+                awsvpc_configuration: Some(AwsVpcConfiguration {
+                    subnets: vec!["subnet-1".into()],
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }))
+        .unwrap();
+    let task = run_reply(&launched).tasks[0].clone();
+    let attachment = task.attachments[0].id.clone().unwrap();
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:attachment/{attachment}");
+    let report = |cluster: &str, arn: &str, status: &str| {
+        Command::SubmitAttachmentStateChanges(SubmitAttachmentStateChangesRequest {
+            cluster: Some(cluster.into()),
+            attachments: vec![AttachmentStateChange {
+                attachment_arn: Some(arn.into()),
+                status: Some(status.into()),
+            }],
+        })
+    };
+    let decision = world.apply(report("c", &arn, "ATTACHED")).unwrap();
+    let [event] = &decision.events[..] else {
+        panic!("one event: {:?}", decision.events)
+    };
+    let Some(Kind::TaskChanged(change)) = &event.kind else {
+        panic!()
+    };
+    assert_eq!(change.task_arn, task.task_arn.clone().unwrap());
+    assert_eq!(change.version, task.version.unwrap() + 1);
+    let stored = world.state.task(stored_id(&task)).unwrap().unwrap().task.unwrap();
+    assert_eq!(stored.attachments[0].status.as_deref(), Some("ATTACHED"));
+
+    assert!(
+        world.apply(report("c", &arn, "ATTACHED")).unwrap().events.is_empty(),
+        "nothing new"
+    );
+    let ghost = "arn:aws:ecs:us-east-1:123456789012:attachment/01234567-89ab-cdef-0123-456789abcdef";
+    world
+        .when(report("c", ghost, "ATTACHED"))
+        .then_rejected(EcsException::InvalidParameterException, "Attachment not found");
+    let mut world = given(vec![]);
+    assert_eq!(
+        world
+            .apply(Command::SubmitAttachmentStateChanges(
+                SubmitAttachmentStateChangesRequest {
+                    cluster: Some("nowhere".into()),
+                    attachments: vec![],
+                }
+            ))
+            .unwrap_err()
+            .exception,
+        EcsException::InvalidParameterException,
+        "the reports are checked before the cluster"
+    );
+}
+
+fn stored_id(task: &Task) -> &str {
+    task.task_arn.as_deref().unwrap().rsplit('/').next().unwrap()
+}

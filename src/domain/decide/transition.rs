@@ -9,9 +9,9 @@ use super::{active_cluster, check_length, missing, task_in_cluster};
 use crate::domain::command::{event, CommandContext, Decision, ExpireTasks, Reply};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::evolve::apply_task_change;
-use crate::domain::ids::{printable, stored_id_of};
+use crate::domain::ids::{parse_attachment_ref, printable, stored_id_of, task_id_of_attachment};
 use crate::domain::lifecycle::{ContainerStatus, DesiredStatus, TaskStatus};
-use crate::domain::limits::{CONTAINER_REASON_MAX, FREE_TEXT_MAX, STOPPED_REASON_MAX};
+use crate::domain::limits::{ATTACHMENT_REPORTS_MAX, CONTAINER_REASON_MAX, FREE_TEXT_MAX, STOPPED_REASON_MAX};
 use crate::domain::state::StateView;
 use crate::proto::log::event::Kind;
 use crate::proto::log::{AttachmentChange, ContainerChange, ManagedAgents, NetworkBindings, TaskChanged, TasksExpired};
@@ -303,6 +303,91 @@ fn decided(change: TaskChanged, reply: Reply) -> DomainResult<Decision> {
     Ok(Decision {
         events: vec![event(Kind::TaskChanged(change))],
         reply,
+    })
+}
+
+/// SubmitAttachmentStateChanges: the agent reports the status of task network-interface
+/// attachments by ARN alone. An attachment's id is its task's id in UUID form
+/// (`ids::attachment_id_of_task`), so each report finds its task directly; one `TaskChanged` per
+/// task whose attachments change. The reports are checked whole before the cluster is looked up;
+/// an attachment that is not a live task's of this cluster is InvalidParameterException.
+pub(super) fn submit_attachment_state_changes(
+    state: &impl StateView,
+    ctx: &CommandContext,
+    request: &SubmitAttachmentStateChangesRequest,
+) -> DomainResult<Decision> {
+    if request.attachments.is_empty() {
+        return Err(missing("attachments", "report at least one attachment."));
+    }
+    if request.attachments.len() > ATTACHMENT_REPORTS_MAX {
+        return Err(DomainError::invalid_parameter(
+            "attachments",
+            format!(
+                "attachments can have at most {ATTACHMENT_REPORTS_MAX} items; got {}.",
+                request.attachments.len()
+            ),
+        ));
+    }
+    let mut reports = Vec::with_capacity(request.attachments.len());
+    for (i, report) in request.attachments.iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        let arn = report
+            .attachment_arn
+            .as_deref()
+            .ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
+        let status = report
+            .status
+            .as_deref()
+            .ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
+        check_length(&format!("{field}.status"), Some(status), 64)?;
+        let id = parse_attachment_ref(&ctx.scope, &format!("{field}.attachmentArn"), arn)?;
+        reports.push((field, arn, id, status));
+    }
+    let (cluster, _) = active_cluster(state, &ctx.scope, request.cluster.as_deref())?;
+    let mut changes: Vec<(Task, TaskChanged)> = Vec::new();
+    for (field, arn, id, status) in reports {
+        let unknown = || {
+            DomainError::invalid_parameter(format!("{field}.attachmentArn"), "Attachment not found.").hint(format!(
+                "'{}' is not an attachment of a task of cluster '{cluster}' that has not stopped.",
+                printable(arn)
+            ))
+        };
+        let task_id = task_id_of_attachment(id).ok_or_else(unknown)?;
+        let i = match changes.iter().position(|(t, _)| short_id(t) == task_id) {
+            Some(i) => i,
+            None => {
+                let task = task_in_cluster(state, &ctx.scope, &cluster, &field, &task_id)?
+                    .and_then(|r| r.task)
+                    .filter(|t| TaskStatus::of(t.last_status.as_deref()) != TaskStatus::Stopped)
+                    .ok_or_else(unknown)?;
+                let change = blank_change(&task);
+                changes.push((task, change));
+                changes.len() - 1
+            }
+        };
+        let (task, change) = &mut changes[i];
+        let current = task
+            .attachments
+            .iter()
+            .find(|a| a.id.as_deref() == Some(id))
+            .ok_or_else(unknown)?;
+        change.attachments.retain(|a| stored_id_of(&a.attachment_arn) != id);
+        if current.status.as_deref() != Some(status) {
+            change.attachments.push(AttachmentChange {
+                attachment_arn: arn.to_string(),
+                status: status.to_string(),
+            });
+        }
+    }
+    Ok(Decision {
+        events: changes
+            .into_iter()
+            .filter(|(_, change)| !change.attachments.is_empty())
+            .map(|(_, change)| event(Kind::TaskChanged(change)))
+            .collect(),
+        reply: Reply::SubmitAttachmentStateChanges(SubmitAttachmentStateChangesResponse {
+            acknowledgment: Some(ACK.into()),
+        }),
     })
 }
 
