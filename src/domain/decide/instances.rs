@@ -21,7 +21,7 @@ pub(super) fn register_container_instance(
     request: &RegisterContainerInstanceRequest,
 ) -> DomainResult<Decision> {
     let scope = &ctx.scope;
-    let (cluster, _) = active_cluster(state, scope, request.cluster.as_deref())?;
+    // The request first, then the cluster, as ECS checks them.
     tags::validate_tags("tags", &request.tags)?;
     let total = if request.total_resources.is_empty() {
         default_total_resources()
@@ -55,6 +55,7 @@ pub(super) fn register_container_instance(
             ));
         }
     }
+    let (cluster, _) = active_cluster(state, scope, request.cluster.as_deref())?;
 
     let (id, version, remaining, registered_at, previous_tags) = match request.container_instance_arn.as_deref() {
         Some(input) => {
@@ -316,12 +317,12 @@ pub(super) fn deregister_container_instance(
     request: &DeregisterContainerInstanceRequest,
 ) -> DomainResult<Decision> {
     let scope = &ctx.scope;
-    let (cluster, _) = active_cluster(state, scope, request.cluster.as_deref())?;
     let input = request
         .container_instance
         .as_deref()
         .ok_or_else(|| missing("containerInstance", "name the container instance to deregister."))?;
     let reference = parse_container_instance_ref(scope, "containerInstance", input)?;
+    let (cluster, _) = active_cluster(state, scope, request.cluster.as_deref())?;
     let expected = scope.container_instance_arn(&cluster, &reference.id);
     let record = state
         .container_instance(&reference.id)?

@@ -1008,3 +1008,24 @@ fn attachment_reports_find_their_task_by_the_attachment_id() {
 fn stored_id(task: &Task) -> &str {
     task.task_arn.as_deref().unwrap().rsplit('/').next().unwrap()
 }
+
+#[test]
+fn instance_requests_are_checked_before_the_cluster_is_looked_up() {
+    let register = Command::RegisterContainerInstance(RegisterContainerInstanceRequest {
+        cluster: Some("nowhere".into()),
+        tags: vec![Tag {
+            key: None,
+            value: Some("v".into()),
+        }],
+        ..Default::default()
+    });
+    let deregister = Command::DeregisterContainerInstance(DeregisterContainerInstanceRequest {
+        cluster: Some("nowhere".into()),
+        container_instance: None,
+        force: None,
+    });
+    for command in [register, deregister] {
+        let error = given(vec![]).when(command).result.unwrap_err();
+        assert_eq!(error.exception, EcsException::InvalidParameterException, "{error}");
+    }
+}
