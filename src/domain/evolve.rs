@@ -12,11 +12,15 @@ use super::lifecycle::{DesiredStatus, TaskStatus};
 use super::resources::apply_reservation;
 use super::state::{task_definition_is_active, StateMut};
 use super::tags;
-use crate::proto::log::{event::Kind, Event, TaskChanged};
+use crate::proto::log::{
+    event::Kind, AttributesChanged, ClientTokenRecorded, ClusterCreated, ClusterDeleted, ContainerInstanceDeregistered,
+    ContainerInstanceRegistered, ContainerInstanceStatusChanged, Event, TaskChanged, TaskCreated,
+    TaskDefinitionDeleted, TaskDefinitionDeregistered, TaskDefinitionRegistered, TasksExpired,
+};
 use crate::proto::state::{
     ClientTokenRecord, ClusterRecord, ContainerInstanceRecord, FamilyRecord, TaskDefinitionRecord, TaskRecord,
 };
-use crate::proto::v1::{Cluster, KeyValuePair, LaunchType, Task, TaskDefinitionStatus};
+use crate::proto::v1::{Cluster, ContainerInstance, KeyValuePair, LaunchType, Task, TaskDefinitionStatus};
 
 type Result<T> = std::result::Result<T, InconsistentEvent>;
 
@@ -93,255 +97,293 @@ fn change_task(
 /// Applies one event, logged as `seq` at `time`, to the state. When the event does not apply
 /// (an `InconsistentEvent`), the records it touched may be partly changed.
 pub fn evolve(state: &mut impl StateMut, seq: u64, time: &Timestamp, event: &Event) -> Result<()> {
-    match event
+    let kind = event
         .kind
         .as_ref()
-        .ok_or_else(|| fault("event without a kind".into()))?
-    {
-        Kind::TaskCreated(created) => {
-            let task = created
-                .task
-                .as_ref()
-                .ok_or_else(|| fault("TaskCreated without a task".into()))?;
-            let arn = task.task_arn.as_deref().unwrap_or_default();
-            let id = stored_id_of(arn).to_string();
-            if read(state.task(&id))?.is_some() {
-                return Err(fault(format!("TaskCreated for {arn}, which already exists")));
-            }
-            let (scope, cluster_name) = cluster_of(arn)?;
-            let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
-            let status = TaskStatus::of(task.last_status.as_deref());
-            count_task(&mut cluster, task, status, 1);
-            cluster.unstopped_tasks += 1;
-            state.put_cluster(&scope, &cluster_name, cluster);
-            if let Some(reservation) = &created.reservation {
-                let instance_id = stored_id_of(&reservation.container_instance_arn).to_string();
-                let mut instance = existing_instance(state, &instance_id)?;
-                if let Some(ci) = instance.container_instance.as_mut() {
-                    apply_reservation(ci, reservation, true);
-                    count_instance_task(ci, status, DesiredStatus::Running, 1);
-                }
-                instance.unstopped_tasks += 1;
-                state.put_container_instance(&instance_id, instance);
-            }
-            state.put_task(
-                &id,
-                TaskRecord {
-                    task: Some(task.clone()),
-                    reservation: created.reservation.clone(),
-                    history: vec![seq],
-                    derived_arns: 0,
-                },
-            );
-        }
-        Kind::TaskChanged(change) => {
-            let id = stored_id_of(&change.task_arn).to_string();
-            let mut record = read(state.take_task(&id))?
-                .ok_or_else(|| fault(format!("TaskChanged for unknown task {}", change.task_arn)))?;
-            let changed = change_task(state, &id, &mut record, seq, change);
-            state.put_task(&id, record);
-            changed?;
-        }
-        Kind::TagsChanged(change) => apply_tags(state, seq, &change.resource_arn, &change.set, &change.removed_keys)?,
-        Kind::TasksExpired(expired) => {
-            for arn in &expired.task_arns {
-                let id = stored_id_of(arn);
-                let task = read(state.task(id))?
-                    .and_then(|r| r.task)
-                    .ok_or_else(|| fault(format!("TasksExpired for unknown task {arn}")))?;
-                if TaskStatus::of(task.last_status.as_deref()) != TaskStatus::Stopped {
-                    return Err(fault(format!("TasksExpired for {arn}, which is not STOPPED")));
-                }
-                state.remove_task(id);
-            }
-        }
-        Kind::ClientTokenRecorded(recorded) => {
-            state.put_client_token(
-                &recorded.cluster_arn,
-                &recorded.client_token,
-                ClientTokenRecord {
-                    fingerprint: recorded.fingerprint.clone(),
-                    task_arns: recorded.task_arns.clone(),
-                    failures: recorded.failures.clone(),
-                    recorded_at: Some(*time),
-                },
-            );
-        }
-        Kind::TaskDefinitionRegistered(registered) => {
-            let td = registered
-                .task_definition
-                .as_ref()
-                .ok_or_else(|| fault("TaskDefinitionRegistered without a definition".into()))?;
-            let arn = td.task_definition_arn.as_deref().unwrap_or_default();
-            let (scope, family, revision) = task_definition_of(arn)?;
-            let mut family_record = read(state.family(&scope, &family))?.unwrap_or(FamilyRecord {
-                family: family.clone(),
-                ..Default::default()
-            });
-            if revision <= family_record.last_revision {
-                return Err(fault(format!(
-                    "{arn} registered after revision {}",
-                    family_record.last_revision
-                )));
-            }
-            family_record.last_revision = revision;
-            family_record.active_revisions += 1;
-            state.put_family(&scope, &family, family_record);
-            state.put_task_definition(
-                &scope,
-                &family,
-                revision,
-                TaskDefinitionRecord {
-                    task_definition: Some(td.clone()),
-                    tags: registered.tags.clone(),
-                },
-            );
-        }
-        Kind::TaskDefinitionDeregistered(deregistered) => {
-            let (scope, family, revision) = task_definition_of(&deregistered.task_definition_arn)?;
-            let mut record = read(state.task_definition(&scope, &family, revision))?.ok_or_else(|| {
-                fault(format!(
-                    "deregistration of unknown {}",
-                    deregistered.task_definition_arn
-                ))
-            })?;
-            if !task_definition_is_active(&record) {
-                return Err(fault(format!(
-                    "{} deregistered twice",
-                    deregistered.task_definition_arn
-                )));
-            }
-            if let Some(td) = record.task_definition.as_mut() {
-                td.status = Some(TaskDefinitionStatus::Inactive as i32);
-                td.deregistered_at = deregistered.deregistered_at;
-            }
-            let mut family_record =
-                read(state.family(&scope, &family))?.ok_or_else(|| fault(format!("family {family} missing")))?;
-            family_record.active_revisions = family_record.active_revisions.saturating_sub(1);
-            state.put_family(&scope, &family, family_record);
-            state.put_task_definition(&scope, &family, revision, record);
-        }
-        Kind::TaskDefinitionDeleted(deleted) => {
-            let arn = &deleted.task_definition_arn;
-            let (scope, family, revision) = task_definition_of(arn)?;
-            let mut record = read(state.task_definition(&scope, &family, revision))?
-                .ok_or_else(|| fault(format!("deletion of unknown {arn}")))?;
-            let definition = record.task_definition.get_or_insert_with(Default::default);
-            if definition.status != Some(TaskDefinitionStatus::Inactive as i32) {
-                return Err(fault(format!("{arn} deleted while not INACTIVE")));
-            }
-            definition.status = Some(TaskDefinitionStatus::DeleteInProgress as i32);
-            definition.delete_requested_at = deleted.delete_requested_at;
-            state.put_task_definition(&scope, &family, revision, record);
-        }
-        Kind::ClusterCreated(created) => {
-            let cluster = created
-                .cluster
-                .as_ref()
-                .ok_or_else(|| fault("ClusterCreated without a cluster".into()))?;
-            let (scope, name) = cluster_of(cluster.cluster_arn.as_deref().unwrap_or_default())?;
-            let unstopped_tasks = read(state.cluster(&scope, &name))?
-                .map(|c| c.unstopped_tasks)
-                .unwrap_or(0);
-            state.put_cluster(
-                &scope,
-                &name,
-                ClusterRecord {
-                    cluster: Some(cluster.clone()),
-                    unstopped_tasks,
-                },
-            );
-        }
-        Kind::ClusterDeleted(deleted) => {
-            let (scope, name) = cluster_of(&deleted.cluster_arn)?;
-            let mut record = existing_cluster(state, &scope, &name)?;
-            if let Some(c) = record.cluster.as_mut() {
-                c.status = Some("INACTIVE".to_string());
-            }
-            state.put_cluster(&scope, &name, record);
-        }
-        Kind::ContainerInstanceRegistered(registered) => {
-            let ci = registered
-                .container_instance
-                .as_ref()
-                .ok_or_else(|| fault("ContainerInstanceRegistered without an instance".into()))?;
-            let arn = ci.container_instance_arn.as_deref().unwrap_or_default();
-            let id = stored_id_of(arn).to_string();
-            let (scope, cluster_name) = cluster_of(arn)?;
-            let previous = read(state.container_instance(&id))?;
-            let was_registered = previous.as_ref().is_some_and(instance_is_registered);
-            if !was_registered {
-                let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
-                if let Some(c) = cluster.cluster.as_mut() {
-                    c.registered_container_instances_count =
-                        Some(c.registered_container_instances_count.unwrap_or(0) + 1);
-                }
-                state.put_cluster(&scope, &cluster_name, cluster);
-            }
-            let unstopped_tasks = previous.map(|p| p.unstopped_tasks).unwrap_or(0);
-            state.put_container_instance(
-                &id,
-                ContainerInstanceRecord {
-                    container_instance: Some(ci.clone()),
-                    cluster_name,
-                    unstopped_tasks,
-                },
-            );
-        }
-        Kind::ContainerInstanceStatusChanged(changed) => {
-            let arn = &changed.container_instance_arn;
-            let id = stored_id_of(arn).to_string();
-            let mut record = existing_instance(state, &id)?;
-            if !instance_is_registered(&record) {
-                return Err(fault(format!("{arn} changed status while not registered")));
-            }
-            if let Some(ci) = record.container_instance.as_mut() {
-                ci.status = Some(changed.status.clone());
-                ci.version = Some(ci.version.unwrap_or(0) + 1);
-            }
-            state.put_container_instance(&id, record);
-        }
-        Kind::AttributesChanged(changed) => {
-            let arn = &changed.container_instance_arn;
-            let id = stored_id_of(arn).to_string();
-            let mut record = existing_instance(state, &id)?;
-            if !instance_is_registered(&record) {
-                return Err(fault(format!("{arn} changed attributes while not registered")));
-            }
-            if let Some(ci) = record.container_instance.as_mut() {
-                ci.attributes
-                    .retain(|a| !changed.deleted.iter().any(|d| a.name.as_ref() == Some(d)));
-                for put in &changed.put {
-                    match ci.attributes.iter_mut().find(|a| a.name == put.name) {
-                        Some(existing) => existing.value.clone_from(&put.value),
-                        None => ci.attributes.push(put.clone()),
-                    }
-                }
-                ci.version = Some(ci.version.unwrap_or(0) + 1);
-            }
-            state.put_container_instance(&id, record);
-        }
-        Kind::ContainerInstanceDeregistered(deregistered) => {
-            let arn = &deregistered.container_instance_arn;
-            let id = stored_id_of(arn).to_string();
-            let mut record = existing_instance(state, &id)?;
-            if !instance_is_registered(&record) {
-                return Err(fault(format!("{arn} deregistered twice")));
-            }
-            if let Some(ci) = record.container_instance.as_mut() {
-                ci.status = Some("INACTIVE".to_string());
-                ci.version = Some(ci.version.unwrap_or(0) + 1);
-            }
-            let (scope, cluster_name) = cluster_of(arn)?;
-            let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
-            if let Some(c) = cluster.cluster.as_mut() {
-                c.registered_container_instances_count =
-                    Some((c.registered_container_instances_count.unwrap_or(0) - 1).max(0));
-            }
-            state.put_cluster(&scope, &cluster_name, cluster);
-            state.put_container_instance(&id, record);
-        }
+        .ok_or_else(|| fault("event without a kind".into()))?;
+    match kind {
+        Kind::TaskCreated(created) => task_created(state, seq, created),
+        Kind::TaskChanged(change) => task_changed(state, seq, change),
+        Kind::TagsChanged(change) => apply_tags(state, seq, &change.resource_arn, &change.set, &change.removed_keys),
+        Kind::TasksExpired(expired) => tasks_expired(state, expired),
+        Kind::ClientTokenRecorded(recorded) => client_token_recorded(state, time, recorded),
+        Kind::TaskDefinitionRegistered(registered) => task_definition_registered(state, registered),
+        Kind::TaskDefinitionDeregistered(deregistered) => task_definition_deregistered(state, deregistered),
+        Kind::TaskDefinitionDeleted(deleted) => task_definition_deleted(state, deleted),
+        Kind::ClusterCreated(created) => cluster_created(state, created),
+        Kind::ClusterDeleted(deleted) => cluster_deleted(state, deleted),
+        Kind::ContainerInstanceRegistered(registered) => container_instance_registered(state, registered),
+        Kind::ContainerInstanceStatusChanged(changed) => container_instance_status_changed(state, changed),
+        Kind::AttributesChanged(changed) => attributes_changed(state, changed),
+        Kind::ContainerInstanceDeregistered(deregistered) => container_instance_deregistered(state, deregistered),
     }
+}
+
+fn task_created(state: &mut impl StateMut, seq: u64, created: &TaskCreated) -> Result<()> {
+    let task = created
+        .task
+        .as_ref()
+        .ok_or_else(|| fault("TaskCreated without a task".into()))?;
+    let arn = task.task_arn.as_deref().unwrap_or_default();
+    let id = stored_id_of(arn).to_string();
+    if read(state.task(&id))?.is_some() {
+        return Err(fault(format!("TaskCreated for {arn}, which already exists")));
+    }
+    let (scope, cluster_name) = cluster_of(arn)?;
+    let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
+    let status = TaskStatus::of(task.last_status.as_deref());
+    count_task(&mut cluster, task, status, 1);
+    cluster.unstopped_tasks += 1;
+    state.put_cluster(&scope, &cluster_name, cluster);
+    if let Some(reservation) = &created.reservation {
+        let instance_id = stored_id_of(&reservation.container_instance_arn).to_string();
+        let mut instance = existing_instance(state, &instance_id)?;
+        if let Some(ci) = instance.container_instance.as_mut() {
+            apply_reservation(ci, reservation, true);
+            count_instance_task(ci, status, DesiredStatus::Running, 1);
+        }
+        instance.unstopped_tasks += 1;
+        state.put_container_instance(&instance_id, instance);
+    }
+    state.put_task(
+        &id,
+        TaskRecord {
+            task: Some(task.clone()),
+            reservation: created.reservation.clone(),
+            history: vec![seq],
+            derived_arns: 0,
+        },
+    );
+    Ok(())
+}
+
+fn task_changed(state: &mut impl StateMut, seq: u64, change: &TaskChanged) -> Result<()> {
+    let id = stored_id_of(&change.task_arn).to_string();
+    let mut record = read(state.take_task(&id))?
+        .ok_or_else(|| fault(format!("TaskChanged for unknown task {}", change.task_arn)))?;
+    let changed = change_task(state, &id, &mut record, seq, change);
+    state.put_task(&id, record);
+    changed?;
+    Ok(())
+}
+
+fn tasks_expired(state: &mut impl StateMut, expired: &TasksExpired) -> Result<()> {
+    for arn in &expired.task_arns {
+        let id = stored_id_of(arn);
+        let task = read(state.task(id))?
+            .and_then(|r| r.task)
+            .ok_or_else(|| fault(format!("TasksExpired for unknown task {arn}")))?;
+        if TaskStatus::of(task.last_status.as_deref()) != TaskStatus::Stopped {
+            return Err(fault(format!("TasksExpired for {arn}, which is not STOPPED")));
+        }
+        state.remove_task(id);
+    }
+    Ok(())
+}
+
+fn client_token_recorded(state: &mut impl StateMut, time: &Timestamp, recorded: &ClientTokenRecorded) -> Result<()> {
+    state.put_client_token(
+        &recorded.cluster_arn,
+        &recorded.client_token,
+        ClientTokenRecord {
+            fingerprint: recorded.fingerprint.clone(),
+            task_arns: recorded.task_arns.clone(),
+            failures: recorded.failures.clone(),
+            recorded_at: Some(*time),
+        },
+    );
+    Ok(())
+}
+
+fn task_definition_registered(state: &mut impl StateMut, registered: &TaskDefinitionRegistered) -> Result<()> {
+    let td = registered
+        .task_definition
+        .as_ref()
+        .ok_or_else(|| fault("TaskDefinitionRegistered without a definition".into()))?;
+    let arn = td.task_definition_arn.as_deref().unwrap_or_default();
+    let (scope, family, revision) = task_definition_of(arn)?;
+    let mut family_record = read(state.family(&scope, &family))?.unwrap_or(FamilyRecord {
+        family: family.clone(),
+        ..Default::default()
+    });
+    if revision <= family_record.last_revision {
+        return Err(fault(format!(
+            "{arn} registered after revision {}",
+            family_record.last_revision
+        )));
+    }
+    family_record.last_revision = revision;
+    family_record.active_revisions += 1;
+    state.put_family(&scope, &family, family_record);
+    state.put_task_definition(
+        &scope,
+        &family,
+        revision,
+        TaskDefinitionRecord {
+            task_definition: Some(td.clone()),
+            tags: registered.tags.clone(),
+        },
+    );
+    Ok(())
+}
+
+fn task_definition_deregistered(state: &mut impl StateMut, deregistered: &TaskDefinitionDeregistered) -> Result<()> {
+    let (scope, family, revision) = task_definition_of(&deregistered.task_definition_arn)?;
+    let mut record = read(state.task_definition(&scope, &family, revision))?.ok_or_else(|| {
+        fault(format!(
+            "deregistration of unknown {}",
+            deregistered.task_definition_arn
+        ))
+    })?;
+    if !task_definition_is_active(&record) {
+        return Err(fault(format!(
+            "{} deregistered twice",
+            deregistered.task_definition_arn
+        )));
+    }
+    if let Some(td) = record.task_definition.as_mut() {
+        td.status = Some(TaskDefinitionStatus::Inactive as i32);
+        td.deregistered_at = deregistered.deregistered_at;
+    }
+    let mut family_record =
+        read(state.family(&scope, &family))?.ok_or_else(|| fault(format!("family {family} missing")))?;
+    family_record.active_revisions = family_record.active_revisions.saturating_sub(1);
+    state.put_family(&scope, &family, family_record);
+    state.put_task_definition(&scope, &family, revision, record);
+    Ok(())
+}
+
+fn task_definition_deleted(state: &mut impl StateMut, deleted: &TaskDefinitionDeleted) -> Result<()> {
+    let arn = &deleted.task_definition_arn;
+    let (scope, family, revision) = task_definition_of(arn)?;
+    let mut record = read(state.task_definition(&scope, &family, revision))?
+        .ok_or_else(|| fault(format!("deletion of unknown {arn}")))?;
+    let definition = record.task_definition.get_or_insert_with(Default::default);
+    if definition.status != Some(TaskDefinitionStatus::Inactive as i32) {
+        return Err(fault(format!("{arn} deleted while not INACTIVE")));
+    }
+    definition.status = Some(TaskDefinitionStatus::DeleteInProgress as i32);
+    definition.delete_requested_at = deleted.delete_requested_at;
+    state.put_task_definition(&scope, &family, revision, record);
+    Ok(())
+}
+
+fn cluster_created(state: &mut impl StateMut, created: &ClusterCreated) -> Result<()> {
+    let cluster = created
+        .cluster
+        .as_ref()
+        .ok_or_else(|| fault("ClusterCreated without a cluster".into()))?;
+    let (scope, name) = cluster_of(cluster.cluster_arn.as_deref().unwrap_or_default())?;
+    let unstopped_tasks = read(state.cluster(&scope, &name))?
+        .map(|c| c.unstopped_tasks)
+        .unwrap_or(0);
+    state.put_cluster(
+        &scope,
+        &name,
+        ClusterRecord {
+            cluster: Some(cluster.clone()),
+            unstopped_tasks,
+        },
+    );
+    Ok(())
+}
+
+fn cluster_deleted(state: &mut impl StateMut, deleted: &ClusterDeleted) -> Result<()> {
+    let (scope, name) = cluster_of(&deleted.cluster_arn)?;
+    let mut record = existing_cluster(state, &scope, &name)?;
+    if let Some(c) = record.cluster.as_mut() {
+        c.status = Some("INACTIVE".to_string());
+    }
+    state.put_cluster(&scope, &name, record);
+    Ok(())
+}
+
+fn container_instance_registered(state: &mut impl StateMut, registered: &ContainerInstanceRegistered) -> Result<()> {
+    let ci = registered
+        .container_instance
+        .as_ref()
+        .ok_or_else(|| fault("ContainerInstanceRegistered without an instance".into()))?;
+    let arn = ci.container_instance_arn.as_deref().unwrap_or_default();
+    let id = stored_id_of(arn).to_string();
+    let (scope, cluster_name) = cluster_of(arn)?;
+    let previous = read(state.container_instance(&id))?;
+    let was_registered = previous.as_ref().is_some_and(instance_is_registered);
+    if !was_registered {
+        let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
+        if let Some(c) = cluster.cluster.as_mut() {
+            c.registered_container_instances_count = Some(c.registered_container_instances_count.unwrap_or(0) + 1);
+        }
+        state.put_cluster(&scope, &cluster_name, cluster);
+    }
+    let unstopped_tasks = previous.map(|p| p.unstopped_tasks).unwrap_or(0);
+    state.put_container_instance(
+        &id,
+        ContainerInstanceRecord {
+            container_instance: Some(ci.clone()),
+            cluster_name,
+            unstopped_tasks,
+        },
+    );
+    Ok(())
+}
+
+fn container_instance_status_changed(
+    state: &mut impl StateMut,
+    changed: &ContainerInstanceStatusChanged,
+) -> Result<()> {
+    change_registered_instance(state, &changed.container_instance_arn, "changed status", |ci| {
+        ci.status = Some(changed.status.clone());
+    })
+}
+
+fn attributes_changed(state: &mut impl StateMut, changed: &AttributesChanged) -> Result<()> {
+    change_registered_instance(state, &changed.container_instance_arn, "changed attributes", |ci| {
+        ci.attributes
+            .retain(|a| !changed.deleted.iter().any(|d| a.name.as_ref() == Some(d)));
+        for put in &changed.put {
+            match ci.attributes.iter_mut().find(|a| a.name == put.name) {
+                Some(existing) => existing.value.clone_from(&put.value),
+                None => ci.attributes.push(put.clone()),
+            }
+        }
+    })
+}
+
+/// Changes a registered instance's record by `change` and bumps its version; `what` names the
+/// change in the fault when the instance is not registered.
+fn change_registered_instance(
+    state: &mut impl StateMut,
+    arn: &str,
+    what: &str,
+    change: impl FnOnce(&mut ContainerInstance),
+) -> Result<()> {
+    let id = stored_id_of(arn).to_string();
+    let mut record = existing_instance(state, &id)?;
+    if !instance_is_registered(&record) {
+        return Err(fault(format!("{arn} {what} while not registered")));
+    }
+    if let Some(ci) = record.container_instance.as_mut() {
+        change(ci);
+        ci.version = Some(ci.version.unwrap_or(0) + 1);
+    }
+    state.put_container_instance(&id, record);
+    Ok(())
+}
+
+fn container_instance_deregistered(
+    state: &mut impl StateMut,
+    deregistered: &ContainerInstanceDeregistered,
+) -> Result<()> {
+    let arn = &deregistered.container_instance_arn;
+    let (scope, cluster_name) = cluster_of(arn)?;
+    change_registered_instance(state, arn, "deregistered", |ci| {
+        ci.status = Some("INACTIVE".to_string());
+    })?;
+    let mut cluster = existing_cluster(state, &scope, &cluster_name)?;
+    if let Some(c) = cluster.cluster.as_mut() {
+        c.registered_container_instances_count = Some((c.registered_container_instances_count.unwrap_or(0) - 1).max(0));
+    }
+    state.put_cluster(&scope, &cluster_name, cluster);
     Ok(())
 }
 
