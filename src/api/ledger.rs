@@ -46,23 +46,8 @@ const MAX_SUBSCRIPTIONS: usize = 1024;
 const CHECKPOINT_DEFAULT: Duration = Duration::from_secs(1);
 const CHECKPOINT_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=3_600_000;
 
-/// The event kinds a filter may name (the cases of `taskledger.log.v1.Event.kind`).
-pub const EVENT_KINDS: [&str; 14] = [
-    "TaskCreated",
-    "TaskChanged",
-    "TagsChanged",
-    "ClientTokenRecorded",
-    "TasksExpired",
-    "TaskDefinitionRegistered",
-    "TaskDefinitionDeregistered",
-    "ClusterCreated",
-    "ClusterDeleted",
-    "ContainerInstanceRegistered",
-    "ContainerInstanceDeregistered",
-    "ContainerInstanceStatusChanged",
-    "TaskDefinitionDeleted",
-    "AttributesChanged",
-];
+/// The event kinds a filter may name.
+pub use crate::domain::command::EVENT_KINDS;
 
 /// The `taskledger.v1.Ledger` service over one store.
 #[derive(Clone)]

@@ -162,23 +162,35 @@ pub fn event_task_id(event: &Event) -> Option<&str> {
     Some(super::ids::stored_id_of(arn))
 }
 
-/// The name of an event's kind, e.g. `"TaskChanged"` (for logs, filters and errors).
-pub fn event_kind_name(event: &Event) -> &'static str {
-    match &event.kind {
-        Some(Kind::TaskCreated(_)) => "TaskCreated",
-        Some(Kind::TaskChanged(_)) => "TaskChanged",
-        Some(Kind::TagsChanged(_)) => "TagsChanged",
-        Some(Kind::ClientTokenRecorded(_)) => "ClientTokenRecorded",
-        Some(Kind::TasksExpired(_)) => "TasksExpired",
-        Some(Kind::TaskDefinitionRegistered(_)) => "TaskDefinitionRegistered",
-        Some(Kind::TaskDefinitionDeregistered(_)) => "TaskDefinitionDeregistered",
-        Some(Kind::ClusterCreated(_)) => "ClusterCreated",
-        Some(Kind::ClusterDeleted(_)) => "ClusterDeleted",
-        Some(Kind::ContainerInstanceRegistered(_)) => "ContainerInstanceRegistered",
-        Some(Kind::ContainerInstanceDeregistered(_)) => "ContainerInstanceDeregistered",
-        Some(Kind::ContainerInstanceStatusChanged(_)) => "ContainerInstanceStatusChanged",
-        Some(Kind::TaskDefinitionDeleted(_)) => "TaskDefinitionDeleted",
-        Some(Kind::AttributesChanged(_)) => "AttributesChanged",
-        None => "Unknown",
-    }
+macro_rules! event_kinds {
+    ($($kind:ident),* $(,)?) => {
+        /// Every event kind's name (the cases of `taskledger.log.v1.Event.kind`), as filters
+        /// name them.
+        pub const EVENT_KINDS: &[&str] = &[$(stringify!($kind)),*];
+
+        /// The name of an event's kind, e.g. `"TaskChanged"` (for logs, filters and errors).
+        pub fn event_kind_name(event: &Event) -> &'static str {
+            match &event.kind {
+                $(Some(Kind::$kind(_)) => stringify!($kind),)*
+                None => "Unknown",
+            }
+        }
+    };
 }
+
+event_kinds!(
+    TaskCreated,
+    TaskChanged,
+    TagsChanged,
+    ClientTokenRecorded,
+    TasksExpired,
+    TaskDefinitionRegistered,
+    TaskDefinitionDeregistered,
+    TaskDefinitionDeleted,
+    ClusterCreated,
+    ClusterDeleted,
+    ContainerInstanceRegistered,
+    ContainerInstanceStatusChanged,
+    AttributesChanged,
+    ContainerInstanceDeregistered,
+);
