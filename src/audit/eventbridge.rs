@@ -67,15 +67,7 @@ fn event_id(task_arn: &str, version: i64) -> String {
     let mut b: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::from_bytes(b).to_string()
 }
 
 /// Renders the task state changes among `records` (others give `None`), reading each task's

@@ -453,18 +453,10 @@ pub fn stored_id_of(arn: &str) -> &str {
 /// The id of a task's network-interface attachment: the task's own id in UUID form, so an
 /// agent's attachment report finds its task without an index.
 pub fn attachment_id_of_task(task_id: &str) -> String {
-    if task_id.len() != 32 || !is_resource_id(task_id) {
-        return task_id.to_string();
+    match u128::from_str_radix(task_id, 16) {
+        Ok(bits) if task_id.len() == 32 && is_resource_id(task_id) => uuid::Uuid::from_u128(bits).to_string(),
+        _ => task_id.to_string(),
     }
-    let h = task_id;
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// The id in an attachment ARN (`arn:<partition>:ecs:<region>:<account>:attachment/<id>`, of
@@ -533,15 +525,7 @@ impl IdSeed {
     /// A hyphenated version-4 UUID (container ids, attachment ids, request ids).
     pub fn uuid(self, n: u64) -> String {
         let v = (self.derive(n) & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-        let h = format!("{v:032x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        uuid::Uuid::from_u128(v).to_string()
     }
 }
 
@@ -648,6 +632,16 @@ mod tests {
             parse_resource_arn(&s, "resourceArn", &s.task_definition_arn("f", 1)),
             Ok(ResourceArn::TaskDefinition { revision: 1, .. })
         ));
+    }
+
+    #[test]
+    fn an_attachment_id_leads_back_to_its_task() {
+        let task = IdSeed(7).resource_id(3);
+        let attachment = attachment_id_of_task(&task);
+        assert!(is_resource_id(&attachment) && attachment.len() == 36, "{attachment}");
+        assert_eq!(task_id_of_attachment(&attachment).as_deref(), Some(task.as_str()));
+        assert_eq!(task_id_of_attachment(&task), None, "not in UUID form");
+        assert_eq!(task_id_of_attachment("eni-0123"), None);
     }
 
     #[test]

@@ -172,15 +172,7 @@ pub(super) fn submit_task_state_change(
     }
     for (i, report) in request.attachments.iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let arn = report
-            .attachment_arn
-            .as_deref()
-            .ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
-        let status = report
-            .status
-            .as_deref()
-            .ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
-        check_length(&format!("{field}.status"), Some(status), 64)?;
+        let (arn, status) = attachment_report(&field, report)?;
         let id = stored_id_of(arn);
         let attachment = task
             .attachments
@@ -331,15 +323,7 @@ pub(super) fn submit_attachment_state_changes(
     let mut reports = Vec::with_capacity(request.attachments.len());
     for (i, report) in request.attachments.iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let arn = report
-            .attachment_arn
-            .as_deref()
-            .ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
-        let status = report
-            .status
-            .as_deref()
-            .ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
-        check_length(&format!("{field}.status"), Some(status), 64)?;
+        let (arn, status) = attachment_report(&field, report)?;
         let id = parse_attachment_ref(&ctx.scope, &format!("{field}.attachmentArn"), arn)?;
         reports.push((field, arn, id, status));
     }
@@ -389,6 +373,21 @@ pub(super) fn submit_attachment_state_changes(
             acknowledgment: Some(ACK.into()),
         }),
     })
+}
+
+/// The ARN and status of one reported attachment, both required; the status at most 64
+/// characters.
+fn attachment_report<'a>(field: &str, report: &'a AttachmentStateChange) -> DomainResult<(&'a str, &'a str)> {
+    let arn = report
+        .attachment_arn
+        .as_deref()
+        .ok_or_else(|| missing(&format!("{field}.attachmentArn"), "name the attachment."))?;
+    let status = report
+        .status
+        .as_deref()
+        .ok_or_else(|| missing(&format!("{field}.status"), "give the attachment's status."))?;
+    check_length(&format!("{field}.status"), Some(status), 64)?;
+    Ok((arn, status))
 }
 
 fn short_id(task: &Task) -> &str {
