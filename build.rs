@@ -31,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     // Type names let the ECS JSON transcoder find a message's descriptor from its Rust type.
     config.enable_type_names();
+    // The gRPC services only with the `server` feature: the store alone needs the messages.
+    let server = env::var_os("CARGO_FEATURE_SERVER").is_some();
     tonic_prost_build::configure()
+        .build_server(server)
+        .build_client(server)
         .btree_map(".")
         .compile_fds_with_config(descriptors, config)?;
     Ok(())

@@ -11,6 +11,8 @@
 //! - [`proto`]: the types generated from `proto/`: ECS shapes and the gRPC services
 //!   (`taskledger.v1`), the log format (`taskledger.log.v1`), the view records.
 //! - [`ecs_json`]: ECS's own JSON for any of those messages (AWS JSON 1.1, CLI input).
+//! - `api` (feature `server`) and `cli` (feature `cli`, both on by default): the gRPC and AWS
+//!   JSON front ends and the binaries' commands. `--no-default-features` builds the store alone.
 //!
 //! # Embedding
 //! ```
@@ -71,8 +73,10 @@
 //! # }
 //! ```
 
+#[cfg(feature = "server")]
 pub mod api;
 pub mod audit;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod domain;
 pub mod ecs_json;

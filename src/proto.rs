@@ -7,21 +7,21 @@
 /// Package paths as protobuf names them; generated code refers to siblings through `super::`.
 pub mod taskledger {
     pub mod v1 {
-        tonic::include_proto!("taskledger.v1");
+        include!(concat!(env!("OUT_DIR"), "/taskledger.v1.rs"));
     }
     pub mod log {
         pub mod v1 {
-            tonic::include_proto!("taskledger.log.v1");
+            include!(concat!(env!("OUT_DIR"), "/taskledger.log.v1.rs"));
         }
     }
     pub mod state {
         pub mod v1 {
-            tonic::include_proto!("taskledger.state.v1");
+            include!(concat!(env!("OUT_DIR"), "/taskledger.state.v1.rs"));
         }
     }
     pub mod export {
         pub mod v1 {
-            tonic::include_proto!("taskledger.export.v1");
+            include!(concat!(env!("OUT_DIR"), "/taskledger.export.v1.rs"));
         }
     }
 }
