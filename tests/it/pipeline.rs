@@ -119,12 +119,13 @@ impl Pipeline {
         answered
     }
 
-    /// Waits until the writer has decided `groups` groups in all.
+    /// Waits until the writer has decided `groups` groups in all (the writer publishes no event
+    /// for a decision, so this yields until its counter moves).
     fn wait_for_groups(&self, groups: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.store.stats().groups.load(std::sync::atomic::Ordering::SeqCst) < groups {
             assert!(Instant::now() < deadline, "the writer never decided group {groups}");
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::yield_now();
         }
     }
 

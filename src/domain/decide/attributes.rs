@@ -92,7 +92,7 @@ pub(super) fn delete_attributes(
 }
 
 /// Whether an attribute is the caller's own, not one ECS or its agent sets.
-pub(crate) fn is_custom(attribute: &Attribute) -> bool {
+fn is_custom(attribute: &Attribute) -> bool {
     let name = attribute.name.as_deref().unwrap_or("");
     !name.starts_with("ecs.") && !name.starts_with("com.amazonaws.ecs.")
 }

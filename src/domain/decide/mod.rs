@@ -8,6 +8,7 @@ mod clusters;
 mod instance_state;
 mod instances;
 mod launch;
+mod placement;
 mod tagging;
 mod task_definitions;
 mod transition;
@@ -20,7 +21,7 @@ use crate::proto::state::{ClusterRecord, TaskDefinitionRecord, TaskRecord};
 use crate::proto::v1::Failure;
 
 pub use launch::run_task_fingerprint;
-pub(crate) use launch::{check_expression, instance_satisfies};
+pub(crate) use placement::{check_expression, instance_satisfies};
 pub(crate) use tagging::tags_of;
 
 /// Validates `command` against `state` and decides its events and reply.
