@@ -32,6 +32,16 @@ pub struct LogValue {
     pub bytes: Vec<u8>,
 }
 
+/// The most one append may carry, for engines that cap a request (etcd); the writer closes a
+/// group before it grows past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendLimit {
+    /// Bytes of log values.
+    pub bytes: usize,
+    /// Log values.
+    pub values: usize,
+}
+
 /// Log values in seq order.
 pub type LogValues<'a> = Box<dyn Iterator<Item = EngineResult<LogValue>> + Send + 'a>;
 
@@ -42,6 +52,10 @@ pub trait Log: Send + Sync + 'static {
     /// Appends `values`, which hold the seqs `expected_head + 1 ..= last` in order, in one durable
     /// write: on `Ok` every record is on stable storage (or committed by the engine's quorum).
     fn append(&self, expected_head: u64, last: u64, values: Vec<LogValue>) -> Result<(), AppendError>;
+    /// The most one append may carry, if the engine caps it.
+    fn append_limit(&self) -> Option<AppendLimit> {
+        None
+    }
     /// The values from the one holding `from` (or the first after it) to the end, in seq order.
     fn read(&self, from: u64) -> LogValues<'_>;
     /// Waits until the head passes `seen` or `timeout` elapses, and returns the head: how a
@@ -167,8 +181,30 @@ impl Iterator for Paged<'_> {
 }
 
 /// `P` + name → derived data (checkpoint pointers, the history index's progress, …).
-fn derived_key(key: &[u8]) -> Vec<u8> {
+pub(crate) fn derived_key(key: &[u8]) -> Vec<u8> {
     [&[keys::DERIVED][..], key].concat()
+}
+
+/// The derived entries of `engine` whose keys start with `prefix`, without the `P`.
+pub(crate) fn derived_range_in(engine: &dyn Engine, prefix: &[u8]) -> EngineResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    let start = derived_key(prefix);
+    let end = keys::prefix_end(&start);
+    engine
+        .range(&start, &end)
+        .map(|entry| entry.map(|(key, value)| (key[1..].to_vec(), value)))
+        .collect()
+}
+
+/// Sets or removes derived entries of `engine`, all or none.
+pub(crate) fn derived_apply_in(engine: &dyn Engine, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> EngineResult<()> {
+    let mut batch = WriteBatch::default();
+    for (key, value) in writes {
+        match value {
+            Some(value) => batch.put(derived_key(&key), value),
+            None => batch.delete(derived_key(&key)),
+        }
+    }
+    engine.apply(batch)
 }
 
 impl Log for KvLog {
@@ -217,23 +253,11 @@ impl Log for KvLog {
     }
 
     fn derived_range(&self, prefix: &[u8]) -> EngineResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let start = derived_key(prefix);
-        let end = keys::prefix_end(&start);
-        self.engine
-            .range(&start, &end)
-            .map(|entry| entry.map(|(key, value)| (key[1..].to_vec(), value)))
-            .collect()
+        derived_range_in(&*self.engine, prefix)
     }
 
     fn derived_apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> EngineResult<()> {
-        let mut batch = WriteBatch::default();
-        for (key, value) in writes {
-            match value {
-                Some(value) => batch.put(derived_key(&key), value),
-                None => batch.delete(derived_key(&key)),
-            }
-        }
-        self.engine.apply(batch)
+        derived_apply_in(&*self.engine, writes)
     }
 
     fn size_on_disk(&self) -> EngineResult<u64> {

@@ -11,6 +11,8 @@ mod compact;
 mod compress;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod history;
 pub mod keys;
 pub mod log;
@@ -252,6 +254,36 @@ impl Store {
         migrate::prepare(&*engine, &path)?;
         let (head, recovered_time) = recover(&*engine)?;
         let log: Arc<dyn Log> = Arc::new(KvLog::new(Arc::clone(&engine), head, options.sync));
+        Store::start_on(engine, log, (head, recovered_time), path, options, settle_on_close)
+    }
+
+    /// Opens (or creates) a store whose log lives on etcd under `etcd.prefix`; `dir` holds this
+    /// server's derived data (checkpoints, the history index) in a local sled engine.
+    #[cfg(feature = "etcd")]
+    pub fn open_etcd(dir: impl AsRef<Path>, etcd: &etcd::EtcdOptions, options: StoreOptions) -> StoreResult<Store> {
+        let path = dir.as_ref().to_path_buf();
+        let local: Arc<dyn Engine> = Arc::new(
+            SledEngine::open(&path, &options.sled).map_err(|e| StoreError::storage("opening the local store", e))?,
+        );
+        migrate::prepare(&*local, &path)?;
+        let log = etcd::EtcdLog::connect(etcd, migrate::current_version(), Arc::clone(&local))
+            .map_err(|e| StoreError::storage("opening the log on etcd", e))?;
+        let log: Arc<dyn Log> = Arc::new(log);
+        let recovered = recover_log(&*log)?;
+        let settle_on_close = options.settle_on_close;
+        Store::start_on(local, log, recovered, path, options, settle_on_close)
+    }
+
+    /// Loads the newest usable checkpoint, folds the log after it and starts the writer and
+    /// the history index on `log`, whose head and last record's time are `recovered`.
+    fn start_on(
+        engine: Arc<dyn Engine>,
+        log: Arc<dyn Log>,
+        (head, recovered_time): (u64, Timestamp),
+        path: PathBuf,
+        options: StoreOptions,
+        settle_on_close: bool,
+    ) -> StoreResult<Store> {
         let started = std::time::Instant::now();
         let (mut views, mut last_time) = match checkpoint::newest_usable(&path, &*log, head, migrate::current_version())
         {
@@ -549,6 +581,33 @@ impl Store {
             Ok(report)
         })
     }
+}
+
+/// The head of `log` and the time of its last record, read through the log trait (for engines
+/// other than sled, whose head and log are written in one transaction).
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+fn recover_log(log: &dyn Log) -> StoreResult<(u64, Timestamp)> {
+    let head = log.head().map_err(|e| StoreError::storage("reading the head", e))?;
+    if head == 0 {
+        return Ok((0, Timestamp::default()));
+    }
+    let value = log
+        .read(head)
+        .next()
+        .transpose()
+        .map_err(|e| StoreError::storage("reading the end of the log", e))?
+        .ok_or_else(|| StoreError::Corrupt(format!("the head is seq {head}, but the log is empty")))?;
+    for frame in codec::log_frames(value.first, &value.bytes).list() {
+        let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if seq == head {
+            let record = codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok((head, record.time.unwrap_or_default()));
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "the head is seq {head}, but the log value from seq {} does not hold it",
+        value.first
+    )))
 }
 
 /// The head and the time of the last record, after checking that the last record is intact

@@ -582,17 +582,29 @@ impl WriterState {
         short.then_some(available)
     }
 
-    /// Decides one group, appends its records durably, applies it to the views and answers.
+    /// Decides one group, appends its records durably, applies it to the views and answers; in
+    /// several groups where the log engine caps what one append may carry.
     fn commit(&mut self, group: Vec<Pending>) {
+        let mut next = Some(group);
+        while let Some(group) = next.take() {
+            next = self.commit_group(group);
+        }
+    }
+
+    /// `commit` of one group; returns the commands left for the next group when the engine's
+    /// append limit closed this one early.
+    fn commit_group(&mut self, mut group: Vec<Pending>) -> Option<Vec<Pending>> {
         if group.is_empty() {
-            return;
+            return None;
         }
         if let Some(reason) = self.shared.refusal() {
-            return fail_all(group, || StoreError::WritesRefused(reason.clone()));
+            fail_all(group, || StoreError::WritesRefused(reason.clone()));
+            return None;
         }
         if let Some(available) = self.space_below_reserve() {
             let reserve = self.options.min_free_space;
-            return fail_all(group, || StoreError::DiskFull { available, reserve });
+            fail_all(group, || StoreError::DiskFull { available, reserve });
+            return None;
         }
         let now = later(self.clock.now(), self.last_time);
         let group_start = self.head + 1;
@@ -612,7 +624,19 @@ impl WriterState {
         let mut values = Vec::new();
         let mut chunk = LogChunk::default();
         let mut chunk_first = self.head + 1;
-        for (caller, command, _) in &group {
+        // Closed at half the engine's cap, so that the command that crosses it still fits.
+        let limit = self.log.append_limit();
+        let mut sealed_bytes = 0;
+        let mut split_at = None;
+        for (index, (caller, command, _)) in group.iter().enumerate() {
+            if let Some(limit) = limit {
+                if index > 0
+                    && (sealed_bytes + chunk.bytes() >= limit.bytes / 2 || values.len() + 1 >= limit.values / 2)
+                {
+                    split_at = Some(index);
+                    break;
+                }
+            }
             self.commands_seen += 1;
             let ctx = CommandContext {
                 scope: caller.scope.clone(),
@@ -644,7 +668,8 @@ impl WriterState {
                     // The views and the log would disagree: write nothing of this group.
                     tracing::error!(seq, error = %e, "cannot apply a decided event; the views may be damaged (run verify)");
                     let message = format!("applying seq {seq}: {e}");
-                    return fail_all(group, || StoreError::Corrupt(message.clone()));
+                    fail_all(group, || StoreError::Corrupt(message.clone()));
+                    return None;
                 }
                 let record = LogRecord {
                     seq,
@@ -654,6 +679,7 @@ impl WriterState {
                 };
                 chunk.push(&record);
                 if chunk.bytes() >= LOG_CHUNK_BYTES {
+                    sealed_bytes += chunk.bytes();
                     values.push(LogValue {
                         first: chunk_first,
                         bytes: std::mem::take(&mut chunk).finish(),
@@ -666,6 +692,7 @@ impl WriterState {
                 seqs: (seq >= first).then_some(first..=seq),
             }));
         }
+        let rest = split_at.map(|index| group.split_off(index));
         let events = seq - self.head;
         span.record("events", events);
         self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
@@ -682,7 +709,10 @@ impl WriterState {
             }
             let batch = match overlay.into_batch() {
                 Ok(batch) => batch,
-                Err(e) => return fail_all(group, || StoreError::from_read(e.clone())),
+                Err(e) => {
+                    fail_all(group, || StoreError::from_read(e.clone()));
+                    return None;
+                }
             };
             // Persistent maps: the clone copies roots, the batch copies the paths it touches.
             let mut next = Views::clone(&views);
@@ -703,6 +733,7 @@ impl WriterState {
             events,
             replies: group.into_iter().map(|(_, _, reply)| reply).zip(results).collect(),
         });
+        rest
     }
 }
 

@@ -20,6 +20,7 @@ use taskledger::proto::v1::*;
 use taskledger::store::Store;
 use tonic::transport::Channel;
 
+use crate::backend::Backend;
 use crate::grpc_support::{fargate_definition, fargate_run, spawn_serve, with_request_id as with_id};
 use crate::log_check::LogIndex;
 
@@ -47,8 +48,15 @@ struct Acknowledged {
 /// Starts the server on a free loopback port; returns it and the address it printed. It
 /// checkpoints every 200 events, so kills also land while a checkpoint is being written and
 /// restarts open from checkpoints.
-fn start_server(dir: &std::path::Path) -> (Child, String) {
-    spawn_serve(dir, &["--checkpoint-events", "200", "--checkpoint-secs", "1"])
+fn start_server(backend: &Backend, dir: &std::path::Path) -> (Child, String) {
+    let mut args = vec![
+        "--checkpoint-events".to_string(),
+        "200".into(),
+        "--checkpoint-secs".into(),
+        "1".into(),
+    ];
+    args.extend(backend.serve_args());
+    spawn_serve(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// How a call ended: answered, refused with an ECS exception, or cut off by the kill.
@@ -267,10 +275,11 @@ async fn crash_loop_every_acknowledged_write_survives_sigkill_under_mixed_load()
     println!("crash loop: {kills} kills, {CLIENTS} clients, seeded with {seed}");
     let mut random = Xorshift(seed);
     let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::from_env();
     let shared: Arc<Mutex<Acknowledged>> = Arc::default();
     let mut records = 0;
     for round in 0..kills {
-        let (mut child, address) = start_server(dir.path());
+        let (mut child, address) = start_server(&backend, dir.path());
         let mut client = EcsClient::connect(format!("http://{address}")).await.unwrap();
         client
             .create_cluster(CreateClusterRequest {
@@ -312,7 +321,7 @@ async fn crash_loop_every_acknowledged_write_survives_sigkill_under_mixed_load()
             worker.await.expect("a client panicked");
         }
 
-        let store = Store::open(dir.path()).unwrap();
+        let store = backend.open(dir.path(), Default::default()).unwrap();
         records = check_after_restart(&store, &shared.lock().unwrap(), round);
     }
     let shared = shared.lock().unwrap();

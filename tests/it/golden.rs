@@ -155,6 +155,7 @@ fn the_golden_workload_reopens_with_the_same_log_and_tasks() {
         clock,
         caller: taskledger::store::Caller::library(scope()),
         dir: tempfile::tempdir().unwrap(),
+        backend: crate::backend::Backend::Sled,
     };
     varied_workload(&f);
     let tasks = described(&f.store);

@@ -56,7 +56,9 @@ pub async fn start() -> Server {
 
 pub async fn start_with(options: ServeOptions) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("open store");
+    let store = crate::backend::Backend::from_env()
+        .open(dir.path(), taskledger::store::StoreOptions::default())
+        .expect("open store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

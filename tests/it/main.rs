@@ -2,6 +2,7 @@
 //! conformance, crash safety with real processes, migrations, and the audit surface (library,
 //! the Ledger service, the audit CLI).
 
+mod backend;
 mod grpc_support;
 mod support;
 
@@ -15,6 +16,8 @@ mod checkpoints;
 mod crash;
 mod crash_loop;
 mod disk_full;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod faults;
 mod fuzz_smoke;
 mod golden;

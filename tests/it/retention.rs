@@ -12,15 +12,16 @@ use taskledger::store::{ManualClock, Store, StoreOptions};
 
 const HOUR_MS: i64 = 3_600_000;
 
-fn retaining(dir: &std::path::Path, clock: &ManualClock) -> Store {
-    Store::open_with(
-        dir,
-        StoreOptions {
-            stopped_task_retention: Some(Duration::from_secs(3600)),
-            ..options(clock)
-        },
-    )
-    .unwrap()
+fn retaining(backend: &crate::backend::Backend, dir: &std::path::Path, clock: &ManualClock) -> Store {
+    backend
+        .open(
+            dir,
+            StoreOptions {
+                stopped_task_retention: Some(Duration::from_secs(3600)),
+                ..options(clock)
+            },
+        )
+        .unwrap()
 }
 
 /// A fixture whose store expires STOPPED tasks an hour after they stop.
@@ -31,13 +32,15 @@ fn fixture_retaining() -> Fixture {
         clock,
         caller,
         dir,
+        backend,
     } = f;
     drop(store);
     Fixture {
-        store: retaining(dir.path(), &clock),
+        store: retaining(&backend, dir.path(), &clock),
         clock,
         caller,
         dir,
+        backend,
     }
 }
 
@@ -129,10 +132,16 @@ fn stopped_tasks_leave_the_views_an_hour_after_they_stop_through_a_logged_event(
 
     // The views are a fold of the log: reopened from the log alone, it is the same.
     let views = f.store.view_entries().unwrap();
-    let Fixture { store, clock, dir, .. } = f;
+    let Fixture {
+        store,
+        clock,
+        dir,
+        backend,
+        ..
+    } = f;
     drop(store);
     std::fs::remove_dir_all(taskledger::store::checkpoint::directory(dir.path())).unwrap();
-    let store = retaining(dir.path(), &clock);
+    let store = retaining(&backend, dir.path(), &clock);
     assert_eq!(store.view_entries().unwrap(), views);
 }
 
@@ -216,7 +225,7 @@ fn a_history_index_that_is_behind_lost_or_ahead_changes_no_answer() {
             damage(&engine);
             engine.sync().unwrap();
         }
-        let store = retaining(dir.path(), &clock);
+        let store = retaining(&crate::backend::Backend::Sled, dir.path(), &clock);
         for (id, history) in ids.iter().zip(&histories) {
             assert_eq!(&store.task_history(id, None, 100).unwrap(), history);
         }

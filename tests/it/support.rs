@@ -6,11 +6,15 @@ use taskledger::domain::Scope;
 use taskledger::proto::v1::*;
 use taskledger::store::{Caller, ManualClock, Store, StoreOptions};
 
+use crate::backend::Backend;
+
 pub struct Fixture {
     pub store: Store,
     pub clock: ManualClock,
     pub caller: Caller,
     pub dir: tempfile::TempDir,
+    /// The engine under the store (`TASKLEDGER_TEST_ENGINE`).
+    pub backend: Backend,
 }
 
 pub fn scope() -> Scope {
@@ -25,14 +29,19 @@ pub fn options(clock: &ManualClock) -> StoreOptions {
 }
 
 pub fn fixture() -> Fixture {
+    fixture_on(Backend::from_env())
+}
+
+pub fn fixture_on(backend: Backend) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
-    let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+    let store = backend.open(dir.path(), options(&clock)).unwrap();
     Fixture {
         store,
         clock,
         caller: Caller::library(scope()),
         dir,
+        backend,
     }
 }
 
@@ -43,14 +52,16 @@ impl Fixture {
             clock,
             caller,
             dir,
+            backend,
         } = self;
         drop(store);
-        let store = Store::open_with(dir.path(), options(&clock)).unwrap();
+        let store = backend.open(dir.path(), options(&clock)).unwrap();
         Fixture {
             store,
             clock,
             caller,
             dir,
+            backend,
         }
     }
 

@@ -1,0 +1,165 @@
+//! Which log engine the tests run on: sled by default, etcd with `TASKLEDGER_TEST_ENGINE=etcd`
+//! (a build with `--features etcd`). On etcd every `Backend` gets its own key prefix on one real
+//! etcd that the test process starts on free loopback ports the first time it is needed, and
+//! that stops by itself when the test process ends (it is started under a shell that kills it
+//! once the test process's end of a pipe closes).
+//! Tests that exercise sled itself (faults, disk full, golden stores) do not go through here.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use taskledger::store::{Store, StoreOptions, StoreResult};
+
+/// The engine of one test's store, and how to open it or serve it.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sled,
+    /// The endpoint of the test etcd and this test's own prefix.
+    Etcd {
+        endpoint: String,
+        prefix: String,
+    },
+}
+
+impl Backend {
+    /// The engine `TASKLEDGER_TEST_ENGINE` names (`sled` when unset).
+    pub fn from_env() -> Backend {
+        match std::env::var("TASKLEDGER_TEST_ENGINE").as_deref() {
+            Err(_) | Ok("") | Ok("sled") => Backend::Sled,
+            Ok("etcd") => Backend::etcd(),
+            Ok(other) => panic!("TASKLEDGER_TEST_ENGINE={other:?}: expected sled or etcd"),
+        }
+    }
+
+    /// A fresh prefix on the test etcd, whatever the environment says.
+    pub fn etcd() -> Backend {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Backend::Etcd {
+            endpoint: test_etcd::endpoint(),
+            prefix: format!(
+                "/taskledger-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    pub fn is_etcd(&self) -> bool {
+        matches!(self, Backend::Etcd { .. })
+    }
+
+    /// Opens (or creates) the store: on sled in `dir`, on etcd with `dir` for its derived data.
+    pub fn open(&self, dir: &Path, options: StoreOptions) -> StoreResult<Store> {
+        match self {
+            Backend::Sled => Store::open_with(dir, options),
+            Backend::Etcd { endpoint, prefix } => open_etcd(endpoint, prefix, dir, options),
+        }
+    }
+
+    /// The `taskledger serve` flags that put its log on this engine.
+    pub fn serve_args(&self) -> Vec<String> {
+        match self {
+            Backend::Sled => Vec::new(),
+            Backend::Etcd { endpoint, prefix } => vec![
+                "--engine".into(),
+                "etcd".into(),
+                "--etcd-endpoints".into(),
+                endpoint.clone(),
+                "--etcd-prefix".into(),
+                prefix.clone(),
+            ],
+        }
+    }
+}
+
+#[cfg(feature = "etcd")]
+fn open_etcd(endpoint: &str, prefix: &str, dir: &Path, options: StoreOptions) -> StoreResult<Store> {
+    let etcd = taskledger::store::etcd::EtcdOptions {
+        endpoints: vec![endpoint.to_string()],
+        prefix: prefix.to_string(),
+        ..Default::default()
+    };
+    Store::open_etcd(dir, &etcd, options)
+}
+
+#[cfg(not(feature = "etcd"))]
+fn open_etcd(_: &str, _: &str, _: &Path, _: StoreOptions) -> StoreResult<Store> {
+    panic!("TASKLEDGER_TEST_ENGINE=etcd needs a build with the etcd engine: cargo test --features etcd")
+}
+
+/// One etcd per test process.
+pub mod test_etcd {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Mutex, OnceLock};
+
+    struct Running {
+        endpoint: String,
+        /// The watchdog shell; its stdin is the pipe whose closing stops etcd.
+        _child: Child,
+        _dir: tempfile::TempDir,
+    }
+
+    static ETCD: OnceLock<Mutex<Running>> = OnceLock::new();
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port()
+    }
+
+    /// The client URL of the test etcd, started on first use.
+    pub fn endpoint() -> String {
+        let running = ETCD.get_or_init(|| Mutex::new(start()));
+        running.lock().unwrap_or_else(|p| p.into_inner()).endpoint.clone()
+    }
+
+    fn start() -> Running {
+        let binary = std::env::var("TASKLEDGER_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
+        let dir = tempfile::tempdir().expect("a temp dir for etcd");
+        let (client, peer) = (free_port(), free_port());
+        let endpoint = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        // `exec`-free on purpose: the shell stays to kill etcd when our end of stdin closes,
+        // which happens however the test process ends.
+        let script = r#"
+            "$0" --name test --data-dir "$1/data" --listen-client-urls "$2" --advertise-client-urls "$2" \
+                 --listen-peer-urls "$3" --initial-advertise-peer-urls "$3" --initial-cluster "test=$3" \
+                 --logger zap --log-outputs stderr --quota-backend-bytes 4294967296 2>&1 &
+            read -r _
+            kill -9 "$!" 2>/dev/null
+        "#;
+        let mut child = Command::new("sh")
+            .args(["-c", script, &binary])
+            .arg(dir.path())
+            .args([&endpoint, &peer_url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start etcd ({binary}): {e}; install Debian's etcd-server"));
+        // etcd's log comes through the pipe: wait for it to say it serves, then drain the rest.
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut seen = Vec::new();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("serving client traffic") => break,
+                Some(Ok(line)) => seen.push(line),
+                _ => panic!(
+                    "etcd ({binary}) exited before serving on {endpoint}:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Running {
+            endpoint,
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
