@@ -8,7 +8,9 @@
 //! Groups are appended, published and answered strictly in the order they were decided, and a
 //! group's answers (refusals and no-op replies included, which may have read an earlier group's
 //! changes) wait for every earlier group to be durable. After a failed append, every later group
-//! fails too and the store refuses writes until it is reopened.
+//! fails too and the store refuses writes until it is reopened. After a `Conflict` (another
+//! server appended to a shared log first), the group and every later one go back to the writer
+//! unanswered, to be decided again once it has caught up with the log, until it says `resume`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,7 +18,9 @@ use std::thread::JoinHandle;
 use super::error::{StoreError, StoreResult};
 use super::log::{AppendError, Log, LogValue};
 use super::memory::Views;
-use super::writer::{Executed, ReplyTo, Shared};
+use super::writer::{Executed, Pending, ReplyTo, Shared};
+use super::Caller;
+use crate::domain::Command;
 
 /// A decided group, ready to be made durable.
 pub(crate) struct Sealed {
@@ -28,13 +32,28 @@ pub(crate) struct Sealed {
     /// The views with this group applied, published once it is durable.
     pub views: Arc<Views>,
     pub events: u64,
+    /// The group's commands, in order, to be decided again if the append meets a conflict.
+    pub commands: Vec<(Caller, Command)>,
     pub replies: Vec<(ReplyTo, StoreResult<Executed>)>,
+}
+
+impl Sealed {
+    /// The group's commands with their callers' reply channels, unanswered.
+    fn into_pending(self) -> Vec<Pending> {
+        self.commands
+            .into_iter()
+            .zip(self.replies)
+            .map(|((caller, command), (reply, _))| (caller, command, reply))
+            .collect()
+    }
 }
 
 enum Message {
     Group(Sealed),
     /// Answered once every group handed over before it is durable (or failed) and answered.
     Barrier(flume::Sender<()>),
+    /// The writer has caught up with the log: append again.
+    Resume,
 }
 
 /// The thread of the second stage, and the rendezvous the writer hands groups over by.
@@ -45,16 +64,34 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    pub fn start(log: Arc<dyn Log>, shared: Arc<Shared>, sync: bool) -> std::io::Result<Committer> {
+    /// Starts the thread; groups that meet a conflict go back through `bounce`.
+    pub fn start(
+        log: Arc<dyn Log>,
+        shared: Arc<Shared>,
+        sync: bool,
+        bounce: flume::Sender<Vec<Pending>>,
+    ) -> std::io::Result<Committer> {
         // A rendezvous: the writer is at most one sealed group ahead of the disk.
         let (to_thread, messages) = flume::bounded::<Message>(0);
         let published = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("taskledger-commit".into())
             .spawn(move || {
+                // Set from a conflict until the writer has caught up: groups decided before it
+                // did go back too.
+                let mut stale = false;
                 for message in messages {
                     match message {
-                        Message::Group(group) => make_durable(&*log, &published, sync, group),
+                        Message::Group(group) if stale => {
+                            let _ = bounce.send(group.into_pending());
+                        }
+                        Message::Group(group) => {
+                            if let Some(group) = make_durable(&*log, &published, sync, group) {
+                                stale = true;
+                                let _ = bounce.send(group.into_pending());
+                            }
+                        }
+                        Message::Resume => stale = false,
                         Message::Barrier(done) => {
                             let _ = done.send(());
                         }
@@ -95,6 +132,13 @@ impl Committer {
         }
     }
 
+    /// Appends again after a conflict: the writer has caught up with the log.
+    pub fn resume(&self) {
+        if let Some(to_thread) = &self.to_thread {
+            let _ = to_thread.send(Message::Resume);
+        }
+    }
+
     /// Finishes the groups handed over and stops the thread.
     pub fn stop(&mut self) {
         drop(self.to_thread.take());
@@ -111,25 +155,41 @@ impl Drop for Committer {
 }
 
 /// Appends one group durably, then publishes its views and head and answers its callers.
-fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, group: Sealed) {
+/// Gives the group back, unanswered, if another server appended first.
+fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -> Option<Sealed> {
     // An earlier group failed: this one was decided on top of it, so it fails too.
     if let Some(reason) = shared.refusal() {
-        return answer_all(group.replies, || StoreError::WritesRefused(reason.clone()));
+        answer_all(group.replies, || StoreError::WritesRefused(reason.clone()));
+        return None;
     }
     if group.events > 0 {
-        if let Err(e) = log.append(group.expected_head, group.last, group.values) {
-            let context = match &e {
-                AppendError::Conflict { .. } => "appending a group commit: another writer appended first",
-                AppendError::Failed(_) => "appending a group commit",
-            };
-            let message = e.to_string();
-            // A failed append may or may not have reached the disk: nothing more is written
-            // until the store is reopened and has read its log again.
-            shared.refuse_writes(context, &message);
-            return answer_all(group.replies, || StoreError::Storage {
-                context,
-                message: message.clone(),
-            });
+        let values = std::mem::take(&mut group.values);
+        match log.append(group.expected_head, group.last, values) {
+            Ok(()) => {}
+            Err(AppendError::Conflict { expected, head }) => {
+                tracing::debug!(
+                    expected,
+                    head,
+                    "another server appended first; deciding the group again"
+                );
+                shared
+                    .stats
+                    .conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(group);
+            }
+            Err(e) => {
+                let context = "appending a group commit";
+                let message = e.to_string();
+                // A failed append may or may not have reached the disk: nothing more is written
+                // until the store is reopened and has read its log again.
+                shared.refuse_writes(context, &message);
+                answer_all(group.replies, || StoreError::Storage {
+                    context,
+                    message: message.clone(),
+                });
+                return None;
+            }
         }
         if sync {
             shared.stats.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -144,6 +204,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, group: Sealed) {
     for (reply, result) in group.replies {
         let _ = reply.send(result);
     }
+    None
 }
 
 fn answer_all(replies: Vec<(ReplyTo, StoreResult<Executed>)>, error: impl Fn() -> StoreError) {

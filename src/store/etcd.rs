@@ -383,6 +383,10 @@ impl Log for EtcdLog {
         Some(APPEND_LIMIT)
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn read(&self, from: u64) -> LogValues<'_> {
         let start = match self.value_holding(from.max(1)) {
             Ok(Some(first)) => first,

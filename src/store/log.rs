@@ -56,6 +56,11 @@ pub trait Log: Send + Sync + 'static {
     fn append_limit(&self) -> Option<AppendLimit> {
         None
     }
+    /// Whether other servers may append too (their appends show as `Conflict` and as a head
+    /// beyond what this server appended), so the writer follows the log.
+    fn shared(&self) -> bool {
+        false
+    }
     /// The values from the one holding `from` (or the first after it) to the end, in seq order.
     fn read(&self, from: u64) -> LogValues<'_>;
     /// Waits until the head passes `seen` or `timeout` elapses, and returns the head: how a

@@ -98,7 +98,8 @@ pub fn catch_up(log: &dyn Log, views: &mut Views, progress: Progress) -> StoreRe
     std::thread::scope(|threads| -> StoreResult<()> {
         let (records, decoded) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS);
         let (emptied, reuse) = flume::bounded::<Vec<Decoded>>(DECODED_CHUNKS + 2);
-        threads.spawn(move || decode_log(log, from, u64::MAX, &records, &reuse));
+        // Up to the head read above: on a shared log other servers may be appending beyond it.
+        threads.spawn(move || decode_log(log, from, total, &records, &reuse));
         for mut chunk in decoded.iter() {
             let mut last = views.head;
             let batch = {

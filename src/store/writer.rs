@@ -62,6 +62,8 @@ pub struct WriterStats {
     pub commands: AtomicU64,
     pub events: AtomicU64,
     pub syncs: AtomicU64,
+    /// Groups decided again because another server appended to a shared log first.
+    pub conflicts: AtomicU64,
 }
 
 /// State shared between the writer and the `Store` handles.
@@ -145,6 +147,15 @@ pub(crate) struct WriterOptions {
     pub checkpoints: Option<(PathBuf, CheckpointPolicy)>,
     /// How long STOPPED tasks stay in the views; `None`: forever.
     pub retention: Option<Duration>,
+}
+
+/// How often an idle writer on a shared log looks for other servers' appends.
+const FOLLOW_EVERY: Duration = Duration::from_millis(5);
+
+/// What woke the writer.
+enum Woken {
+    Job(Result<Job, flume::RecvError>),
+    Bounced(Result<Vec<Pending>, flume::RecvError>),
 }
 
 /// How often the writer looks for STOPPED tasks past their retention, at most.
@@ -299,6 +310,10 @@ pub(crate) struct WriterState {
     short_of_space: bool,
     checkpointer: Option<Checkpointer>,
     committer: Committer,
+    /// Groups the committer gave back after a conflict, to be decided again in order, and
+    /// those already taken from it.
+    bounced: flume::Receiver<Vec<Pending>>,
+    retry: Vec<Pending>,
     /// When the last expiry check ran, and whether it left expired tasks behind.
     expiry_checked: Instant,
     expiry_behind: bool,
@@ -325,10 +340,13 @@ pub(crate) fn spawn(
         )?),
         None => None,
     };
-    let committer = Committer::start(Arc::clone(&log), Arc::clone(&shared), options.sync)?;
+    let (bounce, bounced) = flume::unbounded();
+    let committer = Committer::start(Arc::clone(&log), Arc::clone(&shared), options.sync, bounce)?;
     let mut state = WriterState {
         working: shared.views(),
         committer,
+        bounced,
+        retry: Vec::new(),
         checkpointer,
         expiry_checked: Instant::now(),
         expiry_behind: false,
@@ -353,14 +371,27 @@ pub(crate) fn spawn(
                 if state.options.retention.is_some() {
                     wait = wait.min(EXPIRY_CHECK_EVERY);
                 }
-                let first = match queue.recv_timeout(wait) {
-                    Ok(job) => job,
-                    Err(flume::RecvTimeoutError::Timeout) => {
+                if state.log.shared() {
+                    wait = wait.min(FOLLOW_EVERY);
+                }
+                let woken = flume::Selector::new()
+                    .recv(&queue, Woken::Job)
+                    .recv(&state.bounced, Woken::Bounced)
+                    .wait_timeout(wait);
+                let first = match woken {
+                    Ok(Woken::Job(Ok(job))) => job,
+                    Ok(Woken::Job(Err(flume::RecvError::Disconnected))) => break,
+                    Ok(Woken::Bounced(group)) => {
+                        state.retry.extend(group.unwrap_or_default());
+                        state.drain();
+                        continue;
+                    }
+                    Err(flume::select::SelectError::Timeout) => {
+                        state.follow();
                         state.maybe_expire();
                         state.maybe_checkpoint();
                         continue;
                     }
-                    Err(flume::RecvTimeoutError::Disconnected) => break,
                 };
                 let mut jobs = vec![first];
                 while jobs.len() < state.options.max_group {
@@ -392,14 +423,64 @@ pub(crate) fn spawn(
         })
 }
 
-type Pending = (Caller, Command, ReplyTo);
+/// A command waiting for its group, with whom to answer.
+pub(crate) type Pending = (Caller, Command, ReplyTo);
 
 impl WriterState {
     /// Waits until every group handed to the committer is durable and answered, and starts
     /// deciding from the published views again (after a failed append they are behind the
-    /// working views; after a rebuild they replace them).
+    /// working views; after a rebuild they replace them). Groups given back after a conflict
+    /// are decided again, after catching up with the log, until none is.
     fn drain(&mut self) {
         self.committer.drain();
+        loop {
+            let mut retry = std::mem::take(&mut self.retry);
+            retry.extend(self.bounced.try_iter().flatten());
+            if retry.is_empty() {
+                break;
+            }
+            tracing::debug!(
+                commands = retry.len(),
+                "another server appended first: catching up with the log and deciding again"
+            );
+            self.catch_up();
+            self.committer.resume();
+            self.working = self.shared.views();
+            self.head = self.working.head;
+            self.commit(retry);
+            self.committer.drain();
+        }
+        self.working = self.shared.views();
+        self.head = self.working.head;
+    }
+
+    /// Folds what other servers appended to a shared log into the published views, and
+    /// publishes them with the new head. A log that cannot be folded refuses writes.
+    fn catch_up(&mut self) {
+        let mut views = Views::clone(&self.shared.views());
+        if let Err(e) = super::verify::catch_up(&*self.log, &mut views, &|_, _| {}) {
+            self.shared
+                .refuse_writes("catching up with the shared log", &e.to_string());
+            return;
+        }
+        let head = views.head;
+        if head > self.shared.head() {
+            self.shared.publish_views(Arc::new(views));
+            self.shared.publish(head);
+        }
+    }
+
+    /// On a shared log, takes in what other servers appended while this one had nothing to do.
+    fn follow(&mut self) {
+        if !self.log.shared() || self.shared.refusal().is_some() {
+            return;
+        }
+        match self.log.head() {
+            Ok(head) if head > self.shared.head() => {}
+            _ => return,
+        }
+        self.drain();
+        self.catch_up();
         self.working = self.shared.views();
         self.head = self.working.head;
     }
@@ -463,6 +544,8 @@ impl WriterState {
             });
             let (reply, answer) = flume::bounded(1);
             self.commit(vec![(caller, command, reply)]);
+            // Answered once durable, or decided again first if another server appended.
+            self.drain();
             match answer.recv() {
                 Ok(Ok(Executed {
                     reply: Reply::ExpireTasks(n),
@@ -725,13 +808,18 @@ impl WriterState {
             drop(views);
         }
         let expected_head = std::mem::replace(&mut self.head, seq);
+        let (commands, replies): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|(caller, command, reply)| ((caller, command), reply))
+            .unzip();
         self.committer.hand_over(Sealed {
             expected_head,
             last: seq,
             values,
             views: Arc::clone(&self.working),
             events,
-            replies: group.into_iter().map(|(_, _, reply)| reply).zip(results).collect(),
+            commands,
+            replies: replies.into_iter().zip(results).collect(),
         });
         rest
     }

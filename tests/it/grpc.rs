@@ -1424,7 +1424,7 @@ async fn after_graceful_shutdown_the_store_reopens_with_every_acknowledged_task(
     drop(stopped.store);
 
     // Opening waits for sled to release the directory lock of the dropped store.
-    let store = taskledger::store::Store::open(stopped.dir.path()).unwrap();
+    let store = stopped.backend.open(stopped.dir.path(), Default::default()).unwrap();
     assert_eq!(store.head_seq(), head);
     let scope = taskledger::domain::Scope::new("us-east-1", "123456789012").unwrap();
     let described = store

@@ -28,12 +28,15 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), taskledger::api::server::ServeError>>>,
     dir: Option<tempfile::TempDir>,
+    /// The engine under the store (`TASKLEDGER_TEST_ENGINE`).
+    pub backend: crate::backend::Backend,
 }
 
 /// What is left of a server after it stopped: its store (still open) and directory.
 pub struct Stopped {
     pub store: Store,
     pub dir: tempfile::TempDir,
+    pub backend: crate::backend::Backend,
 }
 
 /// Default options: short agent steps when the agent is on.
@@ -56,7 +59,8 @@ pub async fn start() -> Server {
 
 pub async fn start_with(options: ServeOptions) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = crate::backend::Backend::from_env()
+    let backend = crate::backend::Backend::from_env();
+    let store = backend
         .open(dir.path(), taskledger::store::StoreOptions::default())
         .expect("open store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -77,6 +81,7 @@ pub async fn start_with(options: ServeOptions) -> Server {
         endpoint,
         stop: Some(stop),
         task: Some(task),
+        backend,
         dir: Some(dir),
     }
 }
@@ -94,6 +99,7 @@ impl Server {
         Stopped {
             store: self.store.clone(),
             dir: self.dir.take().expect("the dir lives until the server stops"),
+            backend: self.backend.clone(),
         }
     }
 

@@ -489,7 +489,8 @@ fn a_torn_last_record_is_detected_on_open_and_named() {
 #[test]
 fn a_version_3_store_loses_its_stored_views_on_open() {
     use taskledger::store::keys;
-    let f = fixture();
+    // A sled layout of an older schema.
+    let f = fixture_on(crate::backend::Backend::Sled);
     varied_workload(&f);
     let views = f.store.view_entries().unwrap();
     let Fixture { store, clock, dir, .. } = f;

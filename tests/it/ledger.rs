@@ -805,6 +805,11 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn cli_export_verify_import_round_trip_is_clean_and_a_flipped_byte_is_named() {
     let (server, _) = server_with_history().await;
+    if server.backend.is_etcd() {
+        // `export --data-dir` reads a sled store's directory; on etcd it has only derived data.
+        println!("skipped on etcd: the CLI's offline export reads a sled data directory");
+        return;
+    }
     let head = server.head();
     let stopped = server.stop().await;
     drop(stopped.store);
