@@ -153,6 +153,8 @@ pub(crate) struct WriterOptions {
 const FOLLOW_EVERY: Duration = Duration::from_millis(5);
 
 /// What woke the writer.
+// Lives for one loop turn; boxing the common case to shrink the rare one gains nothing.
+#[allow(clippy::large_enum_variant)]
 enum Woken {
     Job(Result<Job, flume::RecvError>),
     Bounced(Result<Vec<Pending>, flume::RecvError>),

@@ -89,21 +89,23 @@ fn open_etcd(_: &str, _: &str, _: &Path, _: StoreOptions) -> StoreResult<Store> 
     panic!("TASKLEDGER_TEST_ENGINE=etcd needs a build with the etcd engine: cargo test --features etcd")
 }
 
-/// One etcd per test process.
+/// Real etcd processes for the tests: one shared by the whole test process, or private ones a
+/// test can stop and start again.
 pub mod test_etcd {
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
+    use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
 
-    struct Running {
-        endpoint: String,
-        /// The watchdog shell; its stdin is the pipe whose closing stops etcd.
-        _child: Child,
-        _dir: tempfile::TempDir,
+    /// An etcd member alone in its cluster, stopped when dropped.
+    pub struct EtcdProcess {
+        pub endpoint: String,
+        dir: PathBuf,
+        ports: (u16, u16),
+        /// The watchdog shell while etcd runs; its stdin is the pipe whose closing stops etcd.
+        child: Option<Child>,
     }
-
-    static ETCD: OnceLock<Mutex<Running>> = OnceLock::new();
 
     fn free_port() -> u16 {
         TcpListener::bind("127.0.0.1:0")
@@ -112,54 +114,81 @@ pub mod test_etcd {
             .port()
     }
 
-    /// The client URL of the test etcd, started on first use.
-    pub fn endpoint() -> String {
-        let running = ETCD.get_or_init(|| Mutex::new(start()));
-        running.lock().unwrap_or_else(|p| p.into_inner()).endpoint.clone()
-    }
+    impl EtcdProcess {
+        /// Starts etcd with its data in `dir`, on free loopback ports.
+        pub fn start(dir: &Path) -> EtcdProcess {
+            let mut etcd = EtcdProcess {
+                endpoint: String::new(),
+                dir: dir.to_path_buf(),
+                ports: (free_port(), free_port()),
+                child: None,
+            };
+            etcd.start_again();
+            etcd
+        }
 
-    fn start() -> Running {
-        let binary = std::env::var("TASKLEDGER_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
-        let dir = tempfile::tempdir().expect("a temp dir for etcd");
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        // `exec`-free on purpose: the shell stays to kill etcd when our end of stdin closes,
-        // which happens however the test process ends.
-        let script = r#"
-            "$0" --name test --data-dir "$1/data" --listen-client-urls "$2" --advertise-client-urls "$2" \
-                 --listen-peer-urls "$3" --initial-advertise-peer-urls "$3" --initial-cluster "test=$3" \
-                 --logger zap --log-outputs stderr --quota-backend-bytes 4294967296 2>&1 &
-            read -r _
-            kill -9 "$!" 2>/dev/null
-        "#;
-        let mut child = Command::new("sh")
-            .args(["-c", script, &binary])
-            .arg(dir.path())
-            .args([&endpoint, &peer_url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd ({binary}): {e}; install Debian's etcd-server"));
-        // etcd's log comes through the pipe: wait for it to say it serves, then drain the rest.
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let mut seen = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("serving client traffic") => break,
-                Some(Ok(line)) => seen.push(line),
-                _ => panic!(
-                    "etcd ({binary}) exited before serving on {endpoint}:\n{}",
-                    seen.join("\n")
-                ),
+        /// Kills etcd (SIGKILL) and waits until it is gone.
+        pub fn stop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                drop(child.stdin.take());
+                let _ = child.wait();
             }
         }
-        std::thread::spawn(move || lines.for_each(drop));
-        Running {
-            endpoint,
-            _child: child,
-            _dir: dir,
+
+        /// Starts it (again) on its data and ports.
+        pub fn start_again(&mut self) {
+            self.stop();
+            let (dir, (client, peer)) = (&self.dir, self.ports);
+            let binary = std::env::var("TASKLEDGER_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
+            let endpoint = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            // `exec`-free on purpose: the shell stays to kill etcd when our end of stdin closes,
+            // which happens however the test process ends.
+            let script = r#"
+                "$0" --name test --data-dir "$1" --listen-client-urls "$2" --advertise-client-urls "$2" \
+                     --listen-peer-urls "$3" --initial-advertise-peer-urls "$3" --initial-cluster "test=$3" \
+                     --logger zap --log-outputs stderr --quota-backend-bytes 4294967296 2>&1 &
+                read -r _
+                kill -9 "$!" 2>/dev/null
+                wait "$!" 2>/dev/null
+            "#;
+            let mut child = Command::new("sh")
+                .args(["-c", script, &binary])
+                .arg(dir)
+                .args([&endpoint, &peer_url])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start etcd ({binary}): {e}; install Debian's etcd-server"));
+            // etcd's log comes through the pipe: wait for it to say it serves, then drain the rest.
+            let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+            let mut seen = Vec::new();
+            loop {
+                match lines.next() {
+                    Some(Ok(line)) if line.contains("serving client traffic") => break,
+                    Some(Ok(line)) => seen.push(line),
+                    _ => panic!(
+                        "etcd ({binary}) exited before serving on {endpoint}:\n{}",
+                        seen.join("\n")
+                    ),
+                }
+            }
+            std::thread::spawn(move || lines.for_each(drop));
+            self.endpoint = endpoint;
+            self.child = Some(child);
         }
+    }
+
+    /// The etcd every `Backend::etcd()` shares, with its data directory.
+    static SHARED: OnceLock<(EtcdProcess, tempfile::TempDir)> = OnceLock::new();
+
+    /// The client URL of the shared test etcd, started on first use.
+    pub fn endpoint() -> String {
+        let (etcd, _) = SHARED.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temp dir for etcd");
+            (EtcdProcess::start(&dir.path().join("data")), dir)
+        });
+        etcd.endpoint.clone()
     }
 }

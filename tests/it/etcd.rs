@@ -7,6 +7,7 @@ use taskledger::domain::Command;
 use taskledger::proto::v1::*;
 use taskledger::store::Store;
 
+use crate::backend::test_etcd::EtcdProcess;
 use crate::backend::Backend;
 use crate::log_check::LogIndex;
 use crate::support::{fargate_run, fixture_on, options, varied_workload};
@@ -188,4 +189,59 @@ fn two_servers_writing_one_log_at_once_lose_nothing_and_agree() {
         let report = store.verify(|_, _| {}).unwrap();
         assert!(report.is_clean(), "{report:?}");
     }
+}
+
+#[test]
+fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_nothing_is_lost() {
+    use taskledger::domain::EcsException;
+    use taskledger::store::etcd::EtcdOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut etcd = EtcdProcess::start(&dir.path().join("etcd"));
+    let options_for = |etcd: &EtcdProcess| EtcdOptions {
+        endpoints: vec![etcd.endpoint.clone()],
+        prefix: "/unreachable".into(),
+        timeout: std::time::Duration::from_millis(500),
+    };
+    let f = fixture_on(Backend::Sled);
+    let store = Store::open_etcd(dir.path().join("node"), &options_for(&etcd), options(&f.clock)).unwrap();
+    let create = |store: &Store, name: &str| {
+        store.create_cluster(
+            &f.caller,
+            CreateClusterRequest {
+                cluster_name: Some(name.into()),
+                ..Default::default()
+            },
+        )
+    };
+    create(&store, "before").unwrap();
+    let head = store.head_seq();
+
+    etcd.stop();
+    // Not acknowledged: a ServerException once the request times out ...
+    let failed = create(&store, "while-gone").unwrap_err();
+    assert_eq!(failed.exception(), EcsException::ServerException, "{failed:?}");
+    // ... and every later write is refused until the server is restarted and reads the log.
+    let refused = create(&store, "after").unwrap_err();
+    assert_eq!(refused.exception(), EcsException::ServerException, "{refused:?}");
+    // Reads keep serving what was durable.
+    let described = store
+        .describe_clusters(
+            &crate::support::scope(),
+            &DescribeClustersRequest {
+                clusters: vec!["before".into()],
+                include: vec![],
+            },
+        )
+        .unwrap();
+    assert_eq!(described.clusters.len(), 1);
+    drop(store);
+
+    // etcd back: a new server folds exactly what was acknowledged, and writes again.
+    etcd.start_again();
+    let store = Store::open_etcd(dir.path().join("node-2"), &options_for(&etcd), options(&f.clock)).unwrap();
+    assert_eq!(store.head_seq(), head, "nothing unacknowledged was written");
+    create(&store, "back").unwrap();
+    let report = store.verify(|_, _| {}).unwrap();
+    assert!(report.is_clean(), "{report:?}");
 }
