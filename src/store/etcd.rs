@@ -51,6 +51,11 @@ const APPEND_LIMIT: AppendLimit = AppendLimit {
     values: 100,
 };
 
+/// How many times an append is sent while etcd gives no answer (a member down, an election),
+/// and the pause between tries.
+const APPEND_ATTEMPTS: u32 = 4;
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// Log values read per range request (each at most a 16 KiB chunk, or one larger record).
 const PAGE_VALUES: i64 = 64;
 
@@ -297,11 +302,24 @@ fn block<T: Send + 'static>(
     }
 }
 
+/// The value the `n`th get of a transaction's answer found, if any.
+fn get_value(responses: &[TxnOpResponse], n: usize) -> Option<Vec<u8>> {
+    responses
+        .iter()
+        .filter_map(|response| match response {
+            TxnOpResponse::Get(get) => Some(get),
+            _ => None,
+        })
+        .nth(n)
+        .and_then(|get| get.kvs().first().map(|kv| kv.value().to_vec()))
+}
+
 fn first_get_value(responses: &[TxnOpResponse]) -> Option<Vec<u8>> {
-    responses.iter().find_map(|response| match response {
-        TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.value().to_vec()),
-        _ => None,
-    })
+    get_value(responses, 0)
+}
+
+fn second_get_value(responses: &[TxnOpResponse]) -> Option<Vec<u8>> {
+    get_value(responses, 1)
 }
 
 /// Follows the head key for as long as the log is open: reads it, watches it from the next
@@ -346,7 +364,15 @@ impl Log for EtcdLog {
         Ok(self.seen.get())
     }
 
+    /// A request that fails without an answer (a member down, a leader election, a timeout)
+    /// may or may not have been applied: it is sent again until etcd answers, for up to
+    /// `APPEND_ATTEMPTS` request timeouts. The head compare makes that safe: a retry of an
+    /// append that did land fails its compare, and then the log value at the group's first seq
+    /// is this group's own (its records carry request ids and times) and the append succeeded.
     fn append(&self, expected_head: u64, last: u64, values: Vec<LogValue>) -> Result<(), AppendError> {
+        let Some(first) = values.first().map(|value| (value.first, value.bytes.clone())) else {
+            return Ok(());
+        };
         let head_key = self.keys.head();
         let compare = if expected_head == 0 {
             Compare::version(head_key.clone(), CompareOp::Equal, 0)
@@ -361,18 +387,36 @@ impl Log for EtcdLog {
         let txn = Txn::new()
             .when([compare])
             .and_then(puts)
-            .or_else([TxnOp::get(head_key, None)]);
-        let mut kv = self.client.kv_client();
-        let response = self.run(async move { kv.txn(txn).await })?;
+            .or_else([TxnOp::get(head_key, None), TxnOp::get(self.keys.log(first.0), None)]);
+        let mut unanswered = 0;
+        let response = loop {
+            let mut kv = self.client.kv_client();
+            let attempt = txn.clone();
+            match self.run(async move { kv.txn(attempt).await }) {
+                Ok(response) => break response,
+                Err(e) if unanswered + 1 < APPEND_ATTEMPTS => {
+                    unanswered += 1;
+                    tracing::warn!(error = %e, attempt = unanswered, "an append to etcd got no answer; sending it again");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                Err(e) => return Err(AppendError::Failed(e)),
+            }
+        };
         if response.succeeded() {
             self.seen.advance(last);
             return Ok(());
         }
-        let head = match first_get_value(&response.op_responses()) {
+        let answers = response.op_responses();
+        let head = match first_get_value(&answers) {
             Some(value) => parse_head(&value)?,
             None => 0,
         };
         self.seen.advance(head);
+        let landed = unanswered > 0 && head >= last && second_get_value(&answers).as_deref() == Some(&first.1[..]);
+        if landed {
+            tracing::info!(expected_head, last, "an append that got no answer had landed");
+            return Ok(());
+        }
         Err(AppendError::Conflict {
             expected: expected_head,
             head,

@@ -445,11 +445,18 @@ impl WriterState {
                 commands = retry.len(),
                 "another server appended first: catching up with the log and deciding again"
             );
-            self.catch_up();
+            let caught_up = self.catch_up();
             self.committer.resume();
             self.working = self.shared.views();
             self.head = self.working.head;
-            self.commit(retry);
+            match caught_up {
+                Ok(()) => self.commit(retry),
+                // Nothing of theirs was written and the log is intact: the callers may retry.
+                Err(e) => fail_all(retry, || StoreError::Storage {
+                    context: "catching up with the log another server appended to",
+                    message: e.to_string(),
+                }),
+            }
             self.committer.drain();
         }
         self.working = self.shared.views();
@@ -457,19 +464,25 @@ impl WriterState {
     }
 
     /// Folds what other servers appended to a shared log into the published views, and
-    /// publishes them with the new head. A log that cannot be folded refuses writes.
-    fn catch_up(&mut self) {
+    /// publishes them with the new head. A log that cannot be read now changes nothing; one
+    /// that does not fold (damaged) refuses writes.
+    fn catch_up(&mut self) -> StoreResult<()> {
         let mut views = Views::clone(&self.shared.views());
-        if let Err(e) = super::verify::catch_up(&*self.log, &mut views, &|_, _| {}) {
-            self.shared
-                .refuse_writes("catching up with the shared log", &e.to_string());
-            return;
+        match super::verify::catch_up(&*self.log, &mut views, &|_, _| {}) {
+            Ok(()) => {}
+            Err(e @ StoreError::Corrupt(_)) => {
+                self.shared
+                    .refuse_writes("catching up with the shared log", &e.to_string());
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         }
         let head = views.head;
         if head > self.shared.head() {
             self.shared.publish_views(Arc::new(views));
             self.shared.publish(head);
         }
+        Ok(())
     }
 
     /// On a shared log, takes in what other servers appended while this one had nothing to do.
@@ -482,7 +495,9 @@ impl WriterState {
             _ => return,
         }
         self.drain();
-        self.catch_up();
+        if let Err(e) = self.catch_up() {
+            tracing::warn!(error = %e, "cannot follow the shared log now; trying again");
+        }
         self.working = self.shared.views();
         self.head = self.working.head;
     }

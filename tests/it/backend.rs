@@ -98,14 +98,19 @@ pub mod test_etcd {
     use std::process::{Child, Command, Stdio};
     use std::sync::OnceLock;
 
-    /// An etcd member alone in its cluster, stopped when dropped.
+    /// An etcd member (alone in its cluster, or one of several), stopped when dropped.
     pub struct EtcdProcess {
         pub endpoint: String,
+        name: String,
         dir: PathBuf,
         ports: (u16, u16),
+        /// `name=peer-url,…` of every member.
+        cluster: String,
         /// The watchdog shell while etcd runs; its stdin is the pipe whose closing stops etcd.
         child: Option<Child>,
     }
+
+    type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
     fn free_port() -> u16 {
         TcpListener::bind("127.0.0.1:0")
@@ -115,16 +120,38 @@ pub mod test_etcd {
     }
 
     impl EtcdProcess {
-        /// Starts etcd with its data in `dir`, on free loopback ports.
+        /// Starts a one-member etcd with its data in `dir`, on free loopback ports.
         pub fn start(dir: &Path) -> EtcdProcess {
-            let mut etcd = EtcdProcess {
-                endpoint: String::new(),
-                dir: dir.to_path_buf(),
-                ports: (free_port(), free_port()),
-                child: None,
-            };
-            etcd.start_again();
-            etcd
+            EtcdProcess::cluster(dir, 1).pop().expect("one member")
+        }
+
+        /// Starts a cluster of `members` on free loopback ports, each with its data under `dir`.
+        pub fn cluster(dir: &Path, members: usize) -> Vec<EtcdProcess> {
+            let ports: Vec<(u16, u16)> = (0..members).map(|_| (free_port(), free_port())).collect();
+            let cluster = ports
+                .iter()
+                .enumerate()
+                .map(|(n, (_, peer))| format!("m{n}=http://127.0.0.1:{peer}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut members: Vec<EtcdProcess> = ports
+                .into_iter()
+                .enumerate()
+                .map(|(n, ports)| EtcdProcess {
+                    endpoint: format!("http://127.0.0.1:{}", ports.0),
+                    name: format!("m{n}"),
+                    dir: dir.join(format!("m{n}")),
+                    ports,
+                    cluster: cluster.clone(),
+                    child: None,
+                })
+                .collect();
+            // A member serves clients only once the cluster has a leader: start them all first.
+            let logs: Vec<Lines> = members.iter_mut().map(EtcdProcess::spawn).collect();
+            for (member, log) in members.iter().zip(logs) {
+                member.wait_serving(log);
+            }
+            members
         }
 
         /// Kills etcd (SIGKILL) and waits until it is gone.
@@ -135,48 +162,56 @@ pub mod test_etcd {
             }
         }
 
-        /// Starts it (again) on its data and ports.
+        /// Starts it again on its data and ports (its cluster must have a quorum with it).
         pub fn start_again(&mut self) {
             self.stop();
-            let (dir, (client, peer)) = (&self.dir, self.ports);
+            let log = self.spawn();
+            self.wait_serving(log);
+        }
+
+        fn spawn(&mut self) -> Lines {
             let binary = std::env::var("TASKLEDGER_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
-            let endpoint = format!("http://127.0.0.1:{client}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
+            let peer_url = format!("http://127.0.0.1:{}", self.ports.1);
             // `exec`-free on purpose: the shell stays to kill etcd when our end of stdin closes,
             // which happens however the test process ends.
             let script = r#"
-                "$0" --name test --data-dir "$1" --listen-client-urls "$2" --advertise-client-urls "$2" \
-                     --listen-peer-urls "$3" --initial-advertise-peer-urls "$3" --initial-cluster "test=$3" \
+                "$0" --name "$1" --data-dir "$2" --listen-client-urls "$3" --advertise-client-urls "$3" \
+                     --listen-peer-urls "$4" --initial-advertise-peer-urls "$4" --initial-cluster "$5" \
                      --logger zap --log-outputs stderr --quota-backend-bytes 4294967296 2>&1 &
                 read -r _
                 kill -9 "$!" 2>/dev/null
                 wait "$!" 2>/dev/null
             "#;
             let mut child = Command::new("sh")
-                .args(["-c", script, &binary])
-                .arg(dir)
-                .args([&endpoint, &peer_url])
+                .args(["-c", script, &binary, &self.name])
+                .arg(&self.dir)
+                .args([&self.endpoint, &peer_url, &self.cluster])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start etcd ({binary}): {e}; install Debian's etcd-server"));
-            // etcd's log comes through the pipe: wait for it to say it serves, then drain the rest.
-            let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+            let log = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+            self.child = Some(child);
+            log
+        }
+
+        /// Waits for etcd's log (through the pipe) to say it serves, then drains the rest.
+        fn wait_serving(&self, mut log: Lines) {
             let mut seen = Vec::new();
             loop {
-                match lines.next() {
+                match log.next() {
                     Some(Ok(line)) if line.contains("serving client traffic") => break,
                     Some(Ok(line)) => seen.push(line),
                     _ => panic!(
-                        "etcd ({binary}) exited before serving on {endpoint}:\n{}",
+                        "etcd member {} exited before serving on {}:\n{}",
+                        self.name,
+                        self.endpoint,
                         seen.join("\n")
                     ),
                 }
             }
-            std::thread::spawn(move || lines.for_each(drop));
-            self.endpoint = endpoint;
-            self.child = Some(child);
+            std::thread::spawn(move || log.for_each(drop));
         }
     }
 

@@ -245,3 +245,81 @@ fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_nothi
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+#[test]
+fn members_of_a_3_member_etcd_killed_and_restarted_under_load_lose_nothing_and_writes_go_on() {
+    use taskledger::store::etcd::EtcdOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = EtcdProcess::cluster(&dir.path().join("etcd"), 3);
+    let etcd = EtcdOptions {
+        endpoints: members.iter().map(|m| m.endpoint.clone()).collect(),
+        prefix: "/members".into(),
+        timeout: std::time::Duration::from_secs(2),
+    };
+    let clock = taskledger::store::ManualClock::new(1_700_000_000_000);
+    let f = &crate::support::Fixture {
+        store: Store::open_etcd(dir.path().join("node"), &etcd, options(&clock)).unwrap(),
+        clock,
+        caller: taskledger::store::Caller::library(crate::support::scope()),
+        dir: tempfile::tempdir().unwrap(),
+        backend: Backend::Sled,
+    };
+    f.cluster("c");
+    f.fargate_definition("web");
+    // One client launches tasks all along; members die and come back while its calls are in
+    // flight, each step after a number of acknowledgements.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (acks, acked) = std::sync::mpsc::channel::<(String, i64)>();
+    let acknowledged: Vec<(String, i64)> = std::thread::scope(|threads| {
+        let client = threads.spawn(|| {
+            for i in 0.. {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let request = RunTaskRequest {
+                    client_token: Some(format!("token-{i}")),
+                    ..fargate_run("c", "web", 2)
+                };
+                let tasks = f
+                    .store
+                    .run_task(&f.caller, request)
+                    .unwrap_or_else(|e| panic!("launch {i}: {e:?}"))
+                    .tasks;
+                for task in tasks {
+                    let _ = acks.send((task.task_arn.unwrap(), task.version.unwrap()));
+                }
+            }
+            drop(acks);
+        });
+        let mut acknowledged = Vec::new();
+        let wait_for = |more: usize, acknowledged: &mut Vec<(String, i64)>| {
+            for _ in 0..more {
+                acknowledged.push(acked.recv().expect("the client is launching"));
+            }
+        };
+        for member in [0, 1, 2] {
+            wait_for(20, &mut acknowledged);
+            members[member].stop();
+            wait_for(20, &mut acknowledged);
+            members[member].start_again();
+        }
+        wait_for(20, &mut acknowledged);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        client.join().expect("every launch was acknowledged");
+        acknowledged.extend(acked.iter());
+        acknowledged
+    });
+    assert!(acknowledged.len() >= 140, "{} acknowledged", acknowledged.len());
+
+    // A new server, from the log alone: every acknowledged version is there, once.
+    let reader = tempfile::tempdir().unwrap();
+    let store = Store::open_etcd(reader.path(), &etcd, options(&f.clock)).unwrap();
+    assert_eq!(store.head_seq(), f.store.head_seq());
+    let log = LogIndex::read(&store, "members killed");
+    for (arn, version) in &acknowledged {
+        assert!(log.version(arn, *version).is_some(), "{arn} version {version} is lost");
+    }
+    let report = store.verify(|_, _| {}).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
