@@ -8,31 +8,30 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use super::engine::{EngineArgs, EngineKind};
 use super::progress::Progress;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct DataDirArgs {
-    /// The store's directory.
+    /// The store's directory (on etcd: this server's derived data).
     #[arg(long, env = "TASKLEDGER_DATA_DIR", default_value = "./taskledger-data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Opens an existing store; refuses to create one where the user expected data.
 pub(super) fn open(args: &DataDirArgs) -> anyhow::Result<Store> {
     let dir = &args.data_dir;
-    anyhow::ensure!(
-        dir.is_dir(),
-        "no store at {}: the directory does not exist (see --data-dir)",
-        dir.display()
-    );
-    Store::open(dir).with_context(|| {
-        format!(
-            "cannot open the store at {dir} (if `taskledger serve` runs on it, stop it first: sled locks the \
-             directory; if its log is damaged, `taskledger repair --data-dir {dir}` shows what a repair removes)",
-            dir = dir.display()
-        )
-    })
+    if args.engine.engine == EngineKind::Sled {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "no store at {}: the directory does not exist (see --data-dir)",
+            dir.display()
+        );
+    }
+    args.engine.open(dir, StoreOptions::default())
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +46,10 @@ pub struct RepairArgs {
 /// Reports the intact prefix of the log and what follows it; with `--apply`, cuts it off.
 pub fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.dir.data_dir;
+    anyhow::ensure!(
+        args.dir.engine.engine == EngineKind::Sled,
+        "repair cuts a damaged end off a sled log; a log on etcd is etcd's to keep whole (see etcdctl)"
+    );
     anyhow::ensure!(
         dir.is_dir(),
         "no store at {}: the directory does not exist",

@@ -10,10 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use super::engine::EngineArgs;
 use crate::api::aws::{serve_aws, AwsOptions};
 use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
 use crate::domain::Scope;
-use crate::store::{CheckpointPolicy, SledOptions, Store, StoreOptions};
+use crate::store::{CheckpointPolicy, SledOptions, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -71,32 +72,8 @@ pub struct ServeArgs {
     /// ... or after this many seconds, if anything was written since the last one.
     #[arg(long, env = "TASKLEDGER_CHECKPOINT_SECS", default_value_t = 60)]
     checkpoint_secs: u64,
-    /// Where the log lives: `sled` in the data directory, or `etcd` (a binary built with the
-    /// `etcd` feature), with the data directory holding only this server's checkpoints and
-    /// history index.
-    #[arg(long, env = "TASKLEDGER_ENGINE", value_enum, default_value_t = EngineKind::Sled)]
-    engine: EngineKind,
-    /// etcd members, comma-separated (`--engine etcd`).
-    #[arg(
-        long,
-        env = "TASKLEDGER_ETCD_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:2379"
-    )]
-    etcd_endpoints: Vec<String>,
-    /// The key prefix of this store on etcd; stores with different prefixes share a cluster.
-    #[arg(long, env = "TASKLEDGER_ETCD_PREFIX", default_value = "/taskledger")]
-    etcd_prefix: String,
-    /// Longest one request to etcd may take, in milliseconds; an append that times out makes
-    /// the server refuse writes until it is restarted and has read the log again.
-    #[arg(long, env = "TASKLEDGER_ETCD_TIMEOUT_MS", default_value_t = 5_000)]
-    etcd_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum EngineKind {
-    Sled,
-    Etcd,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 /// `--stopped-task-retention`: a duration, or `None` for `forever`.
@@ -142,10 +119,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         ..StoreOptions::default()
     };
-    let store = match args.engine {
-        EngineKind::Sled => open_sled(&args, store_options)?,
-        EngineKind::Etcd => open_etcd(&args, store_options)?,
-    };
+    let store = args.engine.open(&args.data_dir, store_options)?;
 
     let options = ServeOptions {
         listen: args.listen,
@@ -225,38 +199,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(store);
     tracing::info!("store closed");
     Ok(ExitCode::SUCCESS)
-}
-
-fn open_sled(args: &ServeArgs, store_options: StoreOptions) -> anyhow::Result<Store> {
-    Store::open_with(&args.data_dir, store_options).with_context(|| {
-        format!(
-            "cannot open the store at {dir} (is another taskledger using it? sled locks the directory; if its log is \
-             damaged, `taskledger repair --data-dir {dir}` shows what a repair removes)",
-            dir = args.data_dir.display()
-        )
-    })
-}
-
-#[cfg(feature = "etcd")]
-fn open_etcd(args: &ServeArgs, store_options: StoreOptions) -> anyhow::Result<Store> {
-    let etcd = crate::store::etcd::EtcdOptions {
-        endpoints: args.etcd_endpoints.clone(),
-        prefix: args.etcd_prefix.clone(),
-        timeout: Duration::from_millis(args.etcd_timeout_ms.max(1)),
-    };
-    Store::open_etcd(&args.data_dir, &etcd, store_options).with_context(|| {
-        format!(
-            "cannot open the store on etcd at {} under {} (local data in {})",
-            args.etcd_endpoints.join(","),
-            args.etcd_prefix,
-            args.data_dir.display()
-        )
-    })
-}
-
-#[cfg(not(feature = "etcd"))]
-fn open_etcd(_: &ServeArgs, _: StoreOptions) -> anyhow::Result<Store> {
-    anyhow::bail!("this binary was built without the etcd engine; build it with `cargo build --features etcd`")
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -32,7 +32,23 @@ pub struct Folded {
 /// Folds the log from seq 1 into memory. Stops at the first gap, damaged record or event that
 /// does not apply, naming its seq.
 pub fn fold(log: &dyn Log, progress: Progress) -> StoreResult<Folded> {
-    match fold_intact(log, progress, u64::MAX)? {
+    fold_to(log, u64::MAX, progress)
+}
+
+/// How far to fold to compare with `views`: the whole log, or on a log other servers append to,
+/// the views' own head.
+fn fold_limit(log: &dyn Log, views: &Views) -> u64 {
+    if log.shared() {
+        views.head
+    } else {
+        u64::MAX
+    }
+}
+
+/// `fold` up to seq `until`: where views at `until` are compared with it on a log other
+/// servers may be appending to.
+pub fn fold_to(log: &dyn Log, until: u64, progress: Progress) -> StoreResult<Folded> {
+    match fold_intact(log, progress, until)? {
         (folded, None) => Ok(folded),
         (_, Some(problem)) => Err(StoreError::Corrupt(problem)),
     }
@@ -42,7 +58,10 @@ pub fn fold(log: &dyn Log, progress: Progress) -> StoreResult<Folded> {
 /// does not apply; returns the fold of the intact prefix and, if it stopped early, why.
 /// A second thread reads and decodes the log while this one folds it.
 fn fold_intact(log: &dyn Log, progress: Progress, until: u64) -> StoreResult<(Folded, Option<String>)> {
-    let total = log.head().map_err(|e| StoreError::storage("reading the head", e))?;
+    let total = log
+        .head()
+        .map_err(|e| StoreError::storage("reading the head", e))?
+        .min(until);
     let mut state = MemoryState::default();
     let mut head = 0u64;
     let mut problem = None;
@@ -357,7 +376,7 @@ pub fn verify(
     checkpoints: Option<&std::path::Path>,
     progress: Progress,
 ) -> StoreResult<VerifyReport> {
-    let folded = fold(log, progress)?;
+    let folded = fold_to(log, fold_limit(log, views), progress)?;
     let mut differences = 0;
     let mut first_differences = Vec::new();
     let mut note = |what: String, mismatch: Mismatch| {
@@ -419,7 +438,7 @@ pub struct RebuildReport {
 /// The views exactly as the log implies them, and how they differ from `views`.
 pub fn rebuild(log: &dyn Log, views: &Views, progress: Progress) -> StoreResult<(Views, RebuildReport)> {
     let started = std::time::Instant::now();
-    let folded = fold(log, progress)?;
+    let folded = fold_to(log, fold_limit(log, views), progress)?;
     tracing::info!(
         events = folded.head,
         seconds = started.elapsed().as_secs_f64(),
