@@ -24,6 +24,36 @@ use crate::proto::v1::ecs_server::{EcsServer, SERVICE_NAME};
 use crate::proto::v1::ledger_server::{LedgerServer, SERVICE_NAME as LEDGER_SERVICE_NAME};
 use crate::store::Store;
 
+/// How often the health service asks whether a write could succeed.
+const WRITE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps `taskledger.v1.Ecs`'s health true to whether writes can succeed: NOT_SERVING after a
+/// failed write or fsync, and while the log's engine does not answer (etcd without a quorum);
+/// SERVING again when it does. The Ledger service only reads and stays SERVING.
+async fn watch_writes(store: Store, health: tonic_health::server::HealthReporter) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(WRITE_CHECK_EVERY).await;
+        let probe = store.clone();
+        let writable = tokio::task::spawn_blocking(move || probe.writable())
+            .await
+            .unwrap_or_else(|e| Err(format!("the check did not complete: {e}")));
+        match writable {
+            Err(reason) if serving => {
+                tracing::warn!(%reason, "writes cannot succeed now: health NOT_SERVING for {SERVICE_NAME}");
+                health.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
+                serving = false;
+            }
+            Ok(()) if !serving => {
+                tracing::info!("writes can succeed again: health SERVING for {SERVICE_NAME}");
+                health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
+                serving = true;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Extra time, beyond the request timeout, that shutdown waits for open streams (health watches,
 /// reflection) before it closes them; unary calls finish within the request timeout.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
@@ -122,6 +152,7 @@ pub async fn serve_with_listener(
     health
         .set_service_status(LEDGER_SERVICE_NAME, ServingStatus::Serving)
         .await;
+    let health_checks = tokio::spawn(watch_writes(store.clone(), health.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -156,6 +187,7 @@ pub async fn serve_with_listener(
         result = &mut server => result,
         () = &mut shutdown => {
             tracing::info!("shutting down: accepting no more connections, finishing calls in flight");
+            health_checks.abort();
             health.set_service_status("", ServingStatus::NotServing).await;
             health.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
             health.set_service_status(LEDGER_SERVICE_NAME, ServingStatus::NotServing).await;
@@ -171,6 +203,8 @@ pub async fn serve_with_listener(
             }
         }
     };
+    health_checks.abort();
+    let _ = health_checks.await;
     let _ = stop_agent.send(());
     if let Some(agent) = agent {
         if let Err(error) = agent.await {

@@ -4,22 +4,20 @@
 //! `import` loads a file into an EMPTY store directory, keeping every seq, and rebuilds the views.
 //! Does not merge logs: importing into a store that holds anything is refused.
 
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 
 use crate::ecs_json::{to_vec, TimeStyle, WriteOptions};
-use crate::proto::export::{export_entry::Kind, ExportEntry, Header, Record, Trailer};
-use crate::proto::log::LogRecord;
-use crate::store::codec::{frame_log_record, LOG_FORMAT_VERSION};
+use crate::proto::export::{export_entry::Kind, Record, Trailer};
+use crate::store::codec::frame_encoded;
 use crate::store::engine::{Engine, SledEngine, SledOptions, WriteBatch};
-use crate::store::{keys, migrate, verify, Store, StoreError};
+pub use crate::store::export_file::ExportSummary;
+use crate::store::export_file::{self, read_file, write_entry, FileError};
+use crate::store::{keys, migrate, verify, LogSource, StoreError};
 
-const MAGIC: &str = "taskledger-export";
-const FORMAT_VERSION: u32 = 1;
-/// The largest entry a file may hold; a larger length prefix means damage, not a big record.
-const ENTRY_MAX: u64 = 16 * 1024 * 1024;
 const IMPORT_BATCH: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +33,13 @@ pub enum ExportError {
     NotEmpty(String),
 }
 
-/// What a file holds (or what was written).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ExportSummary {
-    pub count: u64,
-    pub first_seq: u64,
-    pub last_seq: u64,
+impl From<FileError> for ExportError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Io(e) => ExportError::Io(e),
+            FileError::Damaged { at, message } => ExportError::Damaged { at, message },
+        }
+    }
 }
 
 /// The output format of `export`.
@@ -57,29 +56,21 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
 /// Writes the durable log from `from` to `to` (inclusive; `None`: the head) to `out`.
 pub fn export(
-    store: &Store,
+    store: &(impl LogSource + ?Sized),
     out: impl Write,
     format: Format,
     from: u64,
     to: Option<u64>,
     progress: Progress,
 ) -> Result<ExportSummary, ExportError> {
-    let head = store.head_seq();
+    let head = store.head_seq()?;
     let first = from.max(1);
     let last = to.unwrap_or(head).min(head);
     let mut out = BufWriter::new(out);
     let total = last.saturating_sub(first - 1);
     if format == Format::Binary {
         let (first_seq, last_seq) = if last >= first { (first, last) } else { (0, 0) };
-        let header = Header {
-            magic: MAGIC.into(),
-            format_version: FORMAT_VERSION,
-            log_format_version: u32::from(LOG_FORMAT_VERSION),
-            first_seq,
-            last_seq,
-            source_head: head,
-        };
-        write_entry(&mut out, Kind::Header(header))?;
+        write_entry(&mut out, export_file::header(first_seq, last_seq, head))?;
     }
     let mut summary = ExportSummary::default();
     let mut next = first;
@@ -139,140 +130,52 @@ pub fn export(
     Ok(summary)
 }
 
-fn write_entry(out: &mut impl Write, kind: Kind) -> std::io::Result<()> {
-    out.write_all(&ExportEntry { kind: Some(kind) }.encode_length_delimited_to_vec())
-}
-
-/// Reads an export file entry by entry, checking everything `import` relies on.
-struct EntryReader<R> {
-    input: BufReader<R>,
-    index: u64,
-}
-
-impl<R: Read> EntryReader<R> {
-    fn damaged(&self, message: impl Into<String>) -> ExportError {
-        ExportError::Damaged {
-            at: format!("entry {}", self.index),
-            message: message.into(),
-        }
-    }
-
-    /// The next entry, or `None` at a clean end of file.
-    fn next(&mut self) -> Result<Option<Kind>, ExportError> {
-        let mut length: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let mut byte = [0u8; 1];
-            if self.input.read(&mut byte)? == 0 {
-                return if shift == 0 {
-                    Ok(None)
-                } else {
-                    Err(self.damaged("the file ends inside a length prefix"))
-                };
-            }
-            length |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                break;
-            }
-        }
-        if length > ENTRY_MAX {
-            return Err(self.damaged(format!("a length prefix of {length} bytes; the file is damaged")));
-        }
-        let mut bytes = vec![0u8; length as usize];
-        self.input
-            .read_exact(&mut bytes)
-            .map_err(|_| self.damaged("the file ends inside an entry"))?;
-        let entry = ExportEntry::decode(bytes.as_slice()).map_err(|e| self.damaged(format!("undecodable: {e}")))?;
-        self.index += 1;
-        entry
-            .kind
-            .map(Some)
-            .ok_or_else(|| self.damaged("an entry of an unknown kind"))
-    }
-}
-
-/// Checks a whole export file, calling `each` with every intact record, in order. Refuses a
-/// damaged record (CRC), a gap, a repeated seq, a missing header or trailer, or a trailer that
-/// disagrees with the records, naming the entry and seq.
-fn read_file(
-    input: impl Read,
-    progress: Progress,
-    mut each: impl FnMut(u64, LogRecord) -> Result<(), ExportError>,
+/// Writes `path` through a temporary file beside it, fsynced, renamed into place and its
+/// directory fsynced, so a failed or interrupted write never leaves a file under the final name
+/// and a written one survives a power cut. Refuses to overwrite.
+pub fn write_new_file(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> Result<ExportSummary, ExportError>,
 ) -> Result<ExportSummary, ExportError> {
-    let mut reader = EntryReader {
-        input: BufReader::new(input),
-        index: 0,
+    let exists = || {
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists; remove it or choose another --out", path.display()),
+        )
     };
-    let header = match reader.next()? {
-        Some(Kind::Header(h)) if h.magic == MAGIC => h,
-        _ => return Err(reader.damaged("not a taskledger export: it does not start with a taskledger-export header")),
-    };
-    if header.format_version != FORMAT_VERSION || header.log_format_version != u32::from(LOG_FORMAT_VERSION) {
-        return Err(reader.damaged(format!(
-            "export format {} with log format {} is not one this taskledger reads (export {FORMAT_VERSION}, log {LOG_FORMAT_VERSION})",
-            header.format_version, header.log_format_version
-        )));
+    if path.exists() {
+        return Err(exists().into());
     }
-    let total = header.last_seq.saturating_sub(header.first_seq.saturating_sub(1));
-    let mut summary = ExportSummary::default();
-    let mut expected = header.first_seq.max(1);
-    loop {
-        match reader.next()? {
-            None => return Err(reader.damaged("the file ends without a trailer: it is truncated")),
-            Some(Kind::Header(_)) => return Err(reader.damaged("a second header")),
-            Some(Kind::Record(record)) => {
-                let at = |message: String| ExportError::Damaged {
-                    at: format!("entry {} (seq {})", reader.index, record.seq),
-                    message,
-                };
-                if crc32c::crc32c(&record.log_record) != record.crc32c {
-                    return Err(at("checksum mismatch: the record is damaged".into()));
-                }
-                if record.seq != expected {
-                    let what = if record.seq < expected {
-                        "a repeated or out-of-order seq"
-                    } else {
-                        "a gap"
-                    };
-                    return Err(at(format!("{what}: expected seq {expected}")));
-                }
-                let log = LogRecord::decode(record.log_record.as_slice())
-                    .map_err(|e| at(format!("undecodable record: {e}")))?;
-                if log.seq != record.seq || log.event.as_ref().and_then(|e| e.kind.as_ref()).is_none() {
-                    return Err(at(
-                        "the record inside does not match its seq or has no known event".into()
-                    ));
-                }
-                if summary.count == 0 {
-                    summary.first_seq = record.seq;
-                }
-                summary.count += 1;
-                summary.last_seq = record.seq;
-                expected += 1;
-                each(record.seq, log)?;
-                if summary.count % 65_536 == 0 {
-                    progress(summary.count, total);
-                }
-            }
-            Some(Kind::Trailer(trailer)) => {
-                if trailer.count != summary.count || trailer.last_seq != summary.last_seq {
-                    return Err(reader.damaged(format!(
-                        "the trailer promises {} records up to seq {}, the file holds {} up to seq {}: records are missing",
-                        trailer.count, trailer.last_seq, summary.count, summary.last_seq
-                    )));
-                }
-                if header.last_seq != summary.last_seq || (summary.count > 0 && header.first_seq != summary.first_seq) {
-                    return Err(reader.damaged("the header's seq range disagrees with the records"));
-                }
-                progress(summary.count, total);
-                return Ok(summary);
-            }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = File::create(&partial)?;
+    let outcome = write(&mut file).and_then(|summary| {
+        file.sync_all()?;
+        Ok(summary)
+    });
+    drop(file);
+    let outcome = outcome.and_then(|summary| {
+        if path.exists() {
+            return Err(exists().into());
         }
+        std::fs::rename(&partial, path)?;
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)?.sync_all()?;
+        Ok(summary)
+    });
+    if outcome.is_err() {
+        let _ = std::fs::remove_file(&partial);
     }
+    outcome
 }
 
 /// Checks an export file without importing it.
 pub fn check(input: impl Read, progress: Progress) -> Result<ExportSummary, ExportError> {
-    read_file(input, progress, |_, _| Ok(()))
+    read_file(input, progress, |_| Ok::<(), ExportError>(()))
 }
 
 /// Imports an export file that starts at seq 1 into the empty store directory `dir`, keeping
@@ -287,7 +190,8 @@ pub fn import(dir: &Path, input: impl Read, progress: Progress) -> Result<Export
     migrate::prepare(&*engine, dir)?;
     let mut batch = WriteBatch::default();
     let mut first = true;
-    let summary = read_file(input, progress, |seq, record| {
+    let summary = read_file(input, progress, |at| {
+        let seq = at.seq;
         if first && seq != 1 {
             return Err(ExportError::Damaged {
                 at: format!("seq {seq}"),
@@ -295,7 +199,7 @@ pub fn import(dir: &Path, input: impl Read, progress: Progress) -> Result<Export
             });
         }
         first = false;
-        batch.put(keys::log(seq), frame_log_record(&record));
+        batch.put(keys::log(seq), frame_encoded(at.crc32c, &at.bytes));
         if batch.len() >= IMPORT_BATCH {
             engine
                 .apply(std::mem::take(&mut batch))

@@ -3,6 +3,7 @@
 //! State Change" rendering of events, and export/import of the log to and from files.
 //! Does not serve anything; the gRPC `Ledger` service and the CLI build on it.
 
+pub mod archive;
 pub mod eventbridge;
 pub mod export;
 pub mod history;

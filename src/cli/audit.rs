@@ -93,6 +93,22 @@ enum ExportFormat {
 }
 
 #[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Where the log is (`--engine etcd …`); on etcd, the data directory only holds local
+    /// derived data and may be any directory of this command's own.
+    #[command(flatten)]
+    data: DataDirArgs,
+    /// Archive the seqs before this one (rounded down to where a stored value starts; the value
+    /// holding the head always stays).
+    #[arg(long, value_name = "SEQ")]
+    before: u64,
+    /// The archive file to write (an export in binary format). It must not exist; servers name
+    /// it with --archive to read the seqs it holds.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The export file (binary format, from seq 1; `-`: stdin).
     #[arg(long = "in", value_name = "FILE")]
@@ -197,6 +213,34 @@ fn resume_hint(resume: Option<u64>) -> String {
     }
 }
 
+/// `taskledger archive`: moves the oldest part of the log into a file and out of the engine.
+pub fn archive(args: ArchiveArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !args.out.exists(),
+        "{} already exists; remove it or choose another --out",
+        args.out.display()
+    );
+    let log = args.data.engine.open_log(&args.data.data_dir)?;
+    let progress = Progress::start("archive", &[]);
+    let outcome = crate::audit::archive::archive(&*log, args.before, &args.out, &progress.callback());
+    progress.finish();
+    match outcome.context("archive failed")? {
+        Some(archived) => println!(
+            "archived seqs {}..={} to {} and removed them from the log; servers read them with --archive {}",
+            archived.first,
+            archived.last,
+            args.out.display(),
+            args.out.display()
+        ),
+        None => println!(
+            "nothing to archive before seq {}: the log's engine holds no whole value before it (head {})",
+            args.before,
+            log.head().unwrap_or_default()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `taskledger export`: writes the log to a file, or checks a file with `--verify`.
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.verify {
@@ -231,9 +275,10 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{}", describe_export(&summary, "stdout"));
         return Ok(ExitCode::SUCCESS);
     }
-    let summary = write_new_file(out, |file| {
+    let summary = export::write_new_file(out, |file| {
         export::export(&store, file, format, args.from, args.to, &progress.callback())
-    })?;
+    })
+    .context("export failed")?;
     progress.finish();
     println!("{}", describe_export(&summary, &out.display().to_string()));
     if summary.count == 0 {
@@ -250,40 +295,6 @@ fn describe_export(summary: &ExportSummary, target: &str) -> String {
         "exported {} records, seq {}..={}, to {target}",
         summary.count, summary.first_seq, summary.last_seq
     )
-}
-
-/// Writes `path` through a temporary file beside it, fsynced and renamed into place, so a
-/// failed or interrupted export never leaves a file under the final name. Refuses to overwrite.
-fn write_new_file(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> Result<ExportSummary, ExportError>,
-) -> anyhow::Result<ExportSummary> {
-    anyhow::ensure!(
-        !path.exists(),
-        "{} already exists; remove it or choose another --out",
-        path.display()
-    );
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let mut file = File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let outcome = write(&mut file).context("export failed").and_then(|summary| {
-        file.sync_all()
-            .with_context(|| format!("cannot sync {}", partial.display()))?;
-        Ok(summary)
-    });
-    drop(file);
-    match outcome {
-        Ok(summary) => {
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
-            Ok(summary)
-        }
-        Err(error) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(error)
-        }
-    }
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn Read>> {

@@ -1,6 +1,6 @@
-//! The `taskledger` command line: `serve`; the offline commands `verify`, `rebuild`, `export` and
-//! `import`; `tail`, which follows a running server's log; and client commands that talk gRPC to
-//! a running server and print ECS JSON. Flags fall back to `TASKLEDGER_*` environment variables.
+//! The `taskledger` command line: `serve`; the offline commands `verify`, `rebuild`, `export`,
+//! `import` and `archive`; `tail`, which follows a running server's log; and client commands
+//! that talk gRPC to a running server and print ECS JSON. Flags fall back to `TASKLEDGER_*` environment variables.
 //! Does not hold server or store logic (see `api`, `store`).
 
 mod admin;
@@ -36,6 +36,8 @@ enum Command {
     Repair(admin::RepairArgs),
     /// Write the log (all or a seq range) to a file, or check a file with --verify (offline).
     Export(audit::ExportArgs),
+    /// Move the oldest part of a log on etcd into an archive file and out of etcd's quota.
+    Archive(audit::ArchiveArgs),
     /// Load an export into a new, empty data directory, keeping every seq (offline).
     Import(audit::ImportArgs),
     /// Print a running server's log as it is committed, one JSON object per line.
@@ -60,7 +62,8 @@ pub fn main() -> ExitCode {
         | Command::Rebuild(_)
         | Command::Repair(_)
         | Command::Export(_)
-        | Command::Import(_) => "info",
+        | Command::Import(_)
+        | Command::Archive(_) => "info",
         Command::Tail(_)
         | Command::Clusters(_)
         | Command::TaskDefinitions(_)
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Repair(args) => admin::repair(args),
         Command::Export(args) => audit::export(args),
         Command::Import(args) => audit::import(args),
+        Command::Archive(args) => audit::archive(args),
         Command::Tail(args) => audit::tail(args),
         Command::Clusters(client) => client.run(client::Resource::Clusters),
         Command::TaskDefinitions(client) => client.run(client::Resource::TaskDefinitions),

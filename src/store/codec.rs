@@ -35,6 +35,15 @@ pub fn frame_log_record(record: &LogRecord) -> Vec<u8> {
     out
 }
 
+/// The frame of an already encoded record whose CRC32C is `crc` (as an export file holds it).
+pub fn frame_encoded(crc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
+    out.push(LOG_FORMAT_VERSION);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// The payload of a frame stored under `seq`, after checking its version and CRC.
 pub fn frame_payload(seq: u64, bytes: &[u8]) -> Result<&[u8], CorruptRecord> {
     let corrupt = |problem: String| CorruptRecord { seq, problem };

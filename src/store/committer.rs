@@ -7,10 +7,12 @@
 //!
 //! Groups are appended, published and answered strictly in the order they were decided, and a
 //! group's answers (refusals and no-op replies included, which may have read an earlier group's
-//! changes) wait for every earlier group to be durable. After a failed append, every later group
-//! fails too and the store refuses writes until it is reopened. After a `Conflict` (another
-//! server appended to a shared log first), the group and every later one go back to the writer
-//! unanswered, to be decided again once it has caught up with the log, until it says `resume`.
+//! changes) wait for every earlier group to be durable. After a failed append to a log of its
+//! own, every later group fails too and the store refuses writes until it is reopened; on a
+//! shared log (etcd) the log's head decides what a later group does (see `make_durable`).
+//! After a `Conflict` (another server appended to a shared log first), the group and every later
+//! one go back to the writer unanswered, to be decided again once it has caught up with the log,
+//! until it says `resume`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -177,6 +179,18 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
                     .conflicts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Some(group);
+            }
+            Err(e) if log.shared() => {
+                // etcd gave no answer: the group may or may not be in the log, and the log says
+                // which. A group decided on top of it appends only if it is (the head compare),
+                // and otherwise meets a conflict and is decided again. Callers retry (with a
+                // client token a retry is safe).
+                let message = format!("{e}; the outcome is unknown until the log's engine answers again");
+                answer_all(group.replies, || StoreError::Storage {
+                    context: "appending a group commit",
+                    message: message.clone(),
+                });
+                return None;
             }
             Err(e) => {
                 let context = "appending a group commit";

@@ -13,10 +13,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse,
-    WatchOptions,
+    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, SortOrder, SortTarget,
+    Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 
+use super::archive::Archived;
 use super::engine::{Engine, EngineError, EngineResult};
 use super::keys;
 use super::log::{derived_apply_in, derived_key, derived_range_in, AppendError, AppendLimit, Log, LogValue, LogValues};
@@ -81,6 +82,14 @@ impl Keys {
 
     fn head(&self) -> Vec<u8> {
         format!("{}/head", self.prefix).into_bytes()
+    }
+
+    fn archive(&self, first: u64) -> Vec<u8> {
+        format!("{}/archive/{first:020}", self.prefix).into_bytes()
+    }
+
+    fn archive_end(&self) -> Vec<u8> {
+        keys::prefix_end(format!("{}/archive/", self.prefix).as_bytes())
     }
 
     fn schema(&self) -> Vec<u8> {
@@ -498,6 +507,79 @@ impl Log for EtcdLog {
         let mut maintenance = self.client.maintenance_client();
         let status = self.run(async move { maintenance.status().await })?;
         Ok(self.local.size_on_disk()? + u64::try_from(status.db_size()).unwrap_or(0))
+    }
+
+    /// A linearizable read of the head: etcd answers it only with a quorum, as it would an append.
+    fn probe(&self) -> EngineResult<()> {
+        let head = self.read_head()?;
+        self.seen.advance(head);
+        Ok(())
+    }
+
+    fn archivable(&self) -> bool {
+        true
+    }
+
+    fn archived(&self) -> EngineResult<Vec<Archived>> {
+        let mut kv = self.client.kv_client();
+        let start = self.keys.archive(0);
+        let options = GetOptions::new().with_range(self.keys.archive_end());
+        let response = self.run(async move { kv.get(start, Some(options)).await })?;
+        response
+            .kvs()
+            .iter()
+            .map(|kv| {
+                serde_json::from_slice(kv.value()).map_err(|e| {
+                    EngineError(format!(
+                        "etcd: the archive record {:?} is damaged: {e}",
+                        String::from_utf8_lossy(kv.key())
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// One transaction records the archive and deletes its log values, on condition that no
+    /// archive starting there was recorded and that a value starts right after it; then etcd is
+    /// asked to compact its history up to that revision, which gives the space back (a
+    /// `defrag` of each member returns it to the file system). Nothing here reads at an old
+    /// revision, so compaction never breaks a server that follows the log.
+    fn remove_archived(&self, archived: &Archived) -> EngineResult<()> {
+        let record =
+            serde_json::to_vec(archived).map_err(|e| EngineError(format!("encoding an archive record: {e}")))?;
+        let txn = Txn::new()
+            .when([
+                Compare::version(self.keys.archive(archived.first), CompareOp::Equal, 0),
+                Compare::version(self.keys.log(archived.last + 1), CompareOp::Greater, 0),
+            ])
+            .and_then([
+                TxnOp::put(self.keys.archive(archived.first), record, None),
+                TxnOp::delete(
+                    self.keys.log(0),
+                    Some(DeleteOptions::new().with_range(self.keys.log(archived.last + 1))),
+                ),
+            ]);
+        let mut kv = self.client.kv_client();
+        let response = self.run(async move { kv.txn(txn).await })?;
+        if !response.succeeded() {
+            return Err(EngineError(format!(
+                "etcd: seqs {}..={} were not archived: an archive from seq {} is already recorded, or no log value \
+                 starts at seq {}",
+                archived.first,
+                archived.last,
+                archived.first,
+                archived.last + 1
+            )));
+        }
+        let revision = response.header().map_or(0, |h| h.revision());
+        let mut kv = self.client.kv_client();
+        let compaction = CompactionOptions::new().with_physical();
+        match self.run(async move { kv.compact(revision, Some(compaction)).await }) {
+            Ok(_) => tracing::info!(revision, "etcd compacted after archiving"),
+            // Someone compacted further already: the space is freed either way.
+            Err(e) => tracing::warn!(revision, error = %e, "etcd did not compact after archiving"),
+        }
+        Ok(())
     }
 
     fn available_space(&self) -> EngineResult<Option<u64>> {

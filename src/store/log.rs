@@ -10,6 +10,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use super::archive::Archived;
 use super::engine::{Engine, EngineError, EngineResult, WriteBatch};
 use super::keys;
 
@@ -45,6 +46,10 @@ pub struct AppendLimit {
 /// Log values in seq order.
 pub type LogValues<'a> = Box<dyn Iterator<Item = EngineResult<LogValue>> + Send + 'a>;
 
+/// Why `archive` refuses a log whose engine cannot remove archived seqs.
+pub const NOT_ARCHIVABLE: &str =
+    "this log engine keeps its whole log; `archive` is for a log on etcd, whose space quota bounds it";
+
 /// What the store needs from a log engine.
 pub trait Log: Send + Sync + 'static {
     /// The last seq durably in the log (0 for an empty log).
@@ -78,6 +83,26 @@ pub trait Log: Send + Sync + 'static {
     fn size_on_disk(&self) -> EngineResult<u64>;
     /// Bytes the engine can still grow by, where it knows; the writer keeps a reserve.
     fn available_space(&self) -> EngineResult<Option<u64>>;
+    /// The stretches of the log moved to archive files, oldest first (see `archive`).
+    fn archived(&self) -> EngineResult<Vec<Archived>> {
+        Ok(Vec::new())
+    }
+    /// Asks the engine whether it would take an append now (etcd: a quorum answers); an
+    /// embedded engine always would.
+    fn probe(&self) -> EngineResult<()> {
+        Ok(())
+    }
+    /// Whether `remove_archived` works on this engine.
+    fn archivable(&self) -> bool {
+        false
+    }
+    /// Records `archived` and removes its seqs, which must be the oldest the engine holds and
+    /// end just before a stored value starts (a value is never cut in two). Only engines whose
+    /// size is bounded by something other than a disk support it.
+    fn remove_archived(&self, archived: &Archived) -> EngineResult<()> {
+        let _ = archived;
+        Err(EngineError(NOT_ARCHIVABLE.into()))
+    }
 }
 
 /// The log on an ordered key-value engine: a value under `L` + first seq per stored value, the

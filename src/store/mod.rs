@@ -3,6 +3,7 @@
 //! library with no gRPC in sight; cheap to clone and safe to share between threads.
 //! Does not speak any wire protocol (see `api`).
 
+pub mod archive;
 pub mod checkpoint;
 pub mod clock;
 pub mod codec;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod export_file;
 pub mod history;
 pub mod keys;
 pub mod log;
@@ -68,6 +70,9 @@ pub struct StoreOptions {
     /// recovery snapshot up to date, so the next open need not replay what this session wrote.
     /// Costs the closing about what it saves the next open.
     pub settle_on_close: bool,
+    /// Archive files (`taskledger archive`) holding seqs the log's engine no longer holds; each
+    /// must be one that engine recorded. Needed to fold or read those seqs.
+    pub archives: Vec<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -83,6 +88,7 @@ impl Default for StoreOptions {
             checkpoints: Some(CheckpointPolicy::default()),
             stopped_task_retention: None,
             settle_on_close: true,
+            archives: Vec::new(),
         }
     }
 }
@@ -239,6 +245,44 @@ impl Store {
         Ok(report)
     }
 
+    /// Opens only the log of the store in `dir` (no views, no writer), for commands that read
+    /// or archive it; `archives` as in `StoreOptions`.
+    pub fn open_log(dir: impl AsRef<Path>, archives: &[PathBuf]) -> StoreResult<Arc<dyn Log>> {
+        let path = dir.as_ref();
+        let engine: Arc<dyn Engine> = Arc::new(
+            SledEngine::open(path, &SledOptions::default()).map_err(|e| StoreError::storage("opening the store", e))?,
+        );
+        migrate::prepare(&*engine, path)?;
+        let (head, _) = recover(&*engine)?;
+        archive::WithArchives::wrap(Arc::new(KvLog::new(engine, head, true)), archives, &|_, _| {})
+    }
+
+    /// Opens only a log on etcd (no views, no writer); `dir` holds local derived data.
+    #[cfg(feature = "etcd")]
+    pub fn open_etcd_log(
+        dir: impl AsRef<Path>,
+        etcd: &etcd::EtcdOptions,
+        archives: &[PathBuf],
+    ) -> StoreResult<Arc<dyn Log>> {
+        let path = dir.as_ref();
+        let local: Arc<dyn Engine> = Arc::new(
+            SledEngine::open(path, &SledOptions::default())
+                .map_err(|e| StoreError::storage("opening the local store", e))?,
+        );
+        migrate::prepare(&*local, path)?;
+        let log = etcd::EtcdLog::connect(etcd, migrate::current_version(), local)
+            .map_err(|e| StoreError::storage("opening the log on etcd", e))?;
+        archive::WithArchives::wrap(Arc::new(log), archives, &|_, _| {})
+    }
+
+    /// What was archived from this store's log (`taskledger archive`), oldest first.
+    pub fn archived(&self) -> StoreResult<Vec<archive::Archived>> {
+        self.inner
+            .log()
+            .archived()
+            .map_err(|e| StoreError::storage("reading what was archived", e))
+    }
+
     /// Opens a store on any engine (the path is only used in messages; nothing is settled on
     /// close, whatever `options.settle_on_close` says).
     pub fn open_engine(engine: Arc<dyn Engine>, path: PathBuf, options: StoreOptions) -> StoreResult<Store> {
@@ -254,6 +298,7 @@ impl Store {
         migrate::prepare(&*engine, &path)?;
         let (head, recovered_time) = recover(&*engine)?;
         let log: Arc<dyn Log> = Arc::new(KvLog::new(Arc::clone(&engine), head, options.sync));
+        let log = archive::WithArchives::wrap(log, &options.archives, &|_, _| {})?;
         Store::start_on(engine, log, (head, recovered_time), path, options, settle_on_close)
     }
 
@@ -268,7 +313,7 @@ impl Store {
         migrate::prepare(&*local, &path)?;
         let log = etcd::EtcdLog::connect(etcd, migrate::current_version(), Arc::clone(&local))
             .map_err(|e| StoreError::storage("opening the log on etcd", e))?;
-        let log: Arc<dyn Log> = Arc::new(log);
+        let log = archive::WithArchives::wrap(Arc::new(log), &options.archives, &|_, _| {})?;
         let recovered = recover_log(&*log)?;
         let settle_on_close = options.settle_on_close;
         Store::start_on(local, log, recovered, path, options, settle_on_close)
@@ -455,26 +500,7 @@ impl Store {
 
     /// Up to `limit` log records from `from` (inclusive), in seq order; only durable ones.
     pub fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
-        let head = self.head_seq();
-        let from = from.max(1);
-        let mut records = Vec::new();
-        if limit == 0 || from > head {
-            return Ok(records);
-        }
-        for value in self.inner.log().read(from) {
-            let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
-            for frame in codec::log_frames(value.first, &value.bytes).list() {
-                let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if seq < from {
-                    continue;
-                }
-                if seq > head || records.len() == limit {
-                    return Ok(records);
-                }
-                records.push(codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-            }
-        }
-        Ok(records)
+        read_records(self.inner.log(), self.head_seq(), from, limit)
     }
 
     /// The log record at `seq`, if it is durable.
@@ -521,6 +547,19 @@ impl Store {
     /// Why the store refuses writes, once a write or fsync failed (until it is reopened).
     pub fn write_refusal(&self) -> Option<String> {
         self.inner.shared.refusal()
+    }
+
+    /// Whether a write could succeed now: not after a failed write or fsync (until reopened),
+    /// nor while the log's engine does not answer (etcd without a quorum). Asks the engine, so
+    /// it blocks for up to its request timeout; for health checks.
+    pub fn writable(&self) -> Result<(), String> {
+        if let Some(refusal) = self.write_refusal() {
+            return Err(refusal);
+        }
+        self.inner
+            .log()
+            .probe()
+            .map_err(|e| format!("the log's engine does not answer: {e}"))
     }
 
     /// Writer counters.
@@ -580,6 +619,56 @@ impl Store {
             state.checkpoint_now();
             Ok(report)
         })
+    }
+}
+
+/// Up to `limit` records of `log` from `from` (inclusive) to `head`, in seq order.
+fn read_records(log: &dyn Log, head: u64, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
+    let from = from.max(1);
+    let mut records = Vec::new();
+    if limit == 0 || from > head {
+        return Ok(records);
+    }
+    for value in log.read(from) {
+        let value = value.map_err(|e| StoreError::storage("reading the log", e))?;
+        for frame in codec::log_frames(value.first, &value.bytes).list() {
+            let (seq, frame) = frame.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if seq < from {
+                continue;
+            }
+            if seq > head || records.len() == limit {
+                return Ok(records);
+            }
+            records.push(codec::unframe_log_record(seq, frame).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+    }
+    Ok(records)
+}
+
+/// A durable log to read records from: a store, or a log opened alone (`Store::open_log`).
+pub trait LogSource {
+    fn head_seq(&self) -> StoreResult<u64>;
+    /// Up to `limit` records from `from` (inclusive), in seq order.
+    fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>>;
+}
+
+impl LogSource for Store {
+    fn head_seq(&self) -> StoreResult<u64> {
+        Ok(Store::head_seq(self))
+    }
+
+    fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
+        Store::read_log(self, from, limit)
+    }
+}
+
+impl LogSource for dyn Log {
+    fn head_seq(&self) -> StoreResult<u64> {
+        self.head().map_err(|e| StoreError::storage("reading the head", e))
+    }
+
+    fn read_log(&self, from: u64, limit: usize) -> StoreResult<Vec<LogRecord>> {
+        read_records(self, LogSource::head_seq(self)?, from, limit)
     }
 }
 

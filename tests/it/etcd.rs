@@ -195,7 +195,7 @@ fn two_servers_writing_one_log_at_once_lose_nothing_and_agree() {
 }
 
 #[test]
-fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_nothing_is_lost() {
+fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_writes_resume_when_it_is_back() {
     use taskledger::domain::EcsException;
     use taskledger::store::etcd::EtcdOptions;
 
@@ -221,12 +221,13 @@ fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_nothi
     let head = store.head_seq();
 
     etcd.stop();
-    // Not acknowledged: a ServerException once the request times out ...
+    // Not acknowledged: a ServerException once the request times out, for every write while
+    // etcd is gone ...
     let failed = create(&store, "while-gone").unwrap_err();
     assert_eq!(failed.exception(), EcsException::ServerException, "{failed:?}");
-    // ... and every later write is refused until the server is restarted and reads the log.
-    let refused = create(&store, "after").unwrap_err();
-    assert_eq!(refused.exception(), EcsException::ServerException, "{refused:?}");
+    assert!(store.writable().is_err());
+    let failed = create(&store, "still-gone").unwrap_err();
+    assert_eq!(failed.exception(), EcsException::ServerException, "{failed:?}");
     // Reads keep serving what was durable.
     let described = store
         .describe_clusters(
@@ -238,13 +239,17 @@ fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_nothi
         )
         .unwrap();
     assert_eq!(described.clusters.len(), 1);
-    drop(store);
 
-    // etcd back: a new server folds exactly what was acknowledged, and writes again.
+    // etcd back: the same server writes again, after exactly what was acknowledged ...
     etcd.start_again();
-    let store = Store::open_etcd(dir.path().join("node-2"), &options_for(&etcd), options(&f.clock)).unwrap();
-    assert_eq!(store.head_seq(), head, "nothing unacknowledged was written");
+    assert_eq!(store.writable(), Ok(()));
     create(&store, "back").unwrap();
+    assert_eq!(store.head_seq(), head + 1, "nothing unacknowledged was written");
+    drop(store);
+    // ... and a new server folds the same log.
+    let store = Store::open_etcd(dir.path().join("node-2"), &options_for(&etcd), options(&f.clock)).unwrap();
+    assert_eq!(store.head_seq(), head + 1);
+    create(&store, "again").unwrap();
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
@@ -325,4 +330,59 @@ fn members_of_a_3_member_etcd_killed_and_restarted_under_load_lose_nothing_and_w
     }
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
+}
+
+/// The next status a health watch reports, within 30 s.
+async fn next(
+    statuses: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    let message = tokio::time::timeout(std::time::Duration::from_secs(30), statuses.message())
+        .await
+        .expect("the health status changes within 30 s");
+    tonic_health::pb::health_check_response::ServingStatus::try_from(message.unwrap().unwrap().status).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_not_serving_while_etcd_is_gone_and_serving_once_it_is_back() {
+    use taskledger::store::etcd::EtcdOptions;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut etcd = EtcdProcess::start(&dir.path().join("etcd"));
+    let etcd_options = EtcdOptions {
+        endpoints: vec![etcd.endpoint.clone()],
+        prefix: "/health".into(),
+        timeout: std::time::Duration::from_millis(500),
+    };
+    let node = tempfile::tempdir().unwrap();
+    let store = Store::open_etcd(node.path(), &etcd_options, Default::default()).unwrap();
+    let mut server = crate::grpc_support::serve(store, node, Backend::Sled, crate::grpc_support::options()).await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut statuses = health
+        .watch(HealthCheckRequest {
+            service: "taskledger.v1.Ecs".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut statuses).await, ServingStatus::Serving);
+    server.create_cluster("before").await;
+
+    etcd.stop();
+    assert_eq!(next(&mut statuses).await, ServingStatus::NotServing);
+    let refused = server
+        .client
+        .create_cluster(CreateClusterRequest {
+            cluster_name: Some("while-gone".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(crate::grpc_support::exception(refused), "ServerException");
+
+    etcd.start_again();
+    assert_eq!(next(&mut statuses).await, ServingStatus::Serving);
+    server.create_cluster("after").await;
+    server.stop().await;
 }

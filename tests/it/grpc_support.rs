@@ -63,6 +63,16 @@ pub async fn start_with(options: ServeOptions) -> Server {
     let store = backend
         .open(dir.path(), taskledger::store::StoreOptions::default())
         .expect("open store");
+    serve(store, dir, backend, options).await
+}
+
+/// Serves `store` (whose directory is `dir`) until stopped.
+pub async fn serve(
+    store: Store,
+    dir: tempfile::TempDir,
+    backend: crate::backend::Backend,
+    options: ServeOptions,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

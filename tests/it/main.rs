@@ -10,6 +10,8 @@ mod support;
 #[path = "../../fuzz/src/targets.rs"]
 mod fuzz_targets;
 
+#[cfg(feature = "etcd")]
+mod archive;
 mod audit;
 mod aws;
 mod checkpoints;
