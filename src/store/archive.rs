@@ -271,6 +271,10 @@ impl Log for WithArchives {
         self.inner.available_space()
     }
 
+    fn current_head(&self) -> EngineResult<u64> {
+        self.inner.current_head()
+    }
+
     fn probe(&self) -> EngineResult<()> {
         self.inner.probe()
     }

@@ -164,6 +164,23 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
         answer_all(group.replies, || StoreError::WritesRefused(reason.clone()));
         return None;
     }
+    if group.events == 0 && log.shared() {
+        // Answers that wrote nothing (no-ops, replays, refusals) were decided on this server's
+        // views; on a shared log they hold only if no other server appended since, which a
+        // linearizable read of the head shows. Otherwise they are decided again, like a
+        // conflicting append. Without an answer from the engine they stand as decided.
+        match log.current_head() {
+            Ok(head) if head > group.expected_head => {
+                shared
+                    .stats
+                    .conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(group);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot confirm answers that wrote nothing against the log's head"),
+        }
+    }
     if group.events > 0 {
         let values = std::mem::take(&mut group.values);
         match log.append(group.expected_head, group.last, values) {

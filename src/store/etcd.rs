@@ -509,11 +509,16 @@ impl Log for EtcdLog {
         Ok(self.local.size_on_disk()? + u64::try_from(status.db_size()).unwrap_or(0))
     }
 
-    /// A linearizable read of the head: etcd answers it only with a quorum, as it would an append.
-    fn probe(&self) -> EngineResult<()> {
+    /// A linearizable read of the head (etcd's default for a range request).
+    fn current_head(&self) -> EngineResult<u64> {
         let head = self.read_head()?;
         self.seen.advance(head);
-        Ok(())
+        Ok(head)
+    }
+
+    /// etcd answers a linearizable read only with a quorum, as it would an append.
+    fn probe(&self) -> EngineResult<()> {
+        self.current_head().map(|_| ())
     }
 
     fn archivable(&self) -> bool {

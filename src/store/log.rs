@@ -87,6 +87,11 @@ pub trait Log: Send + Sync + 'static {
     fn archived(&self) -> EngineResult<Vec<Archived>> {
         Ok(Vec::new())
     }
+    /// The head as the engine has it now, not as this server last saw it (for a shared log:
+    /// a linearizable read). Equal to `head` for a log with one writer.
+    fn current_head(&self) -> EngineResult<u64> {
+        self.head()
+    }
     /// Asks the engine whether it would take an append now (etcd: a quorum answers); an
     /// embedded engine always would.
     fn probe(&self) -> EngineResult<()> {

@@ -25,6 +25,9 @@
 //!    (ARCHITECTURE: "reads are not isolated from the in-flight group"), so their upper bound is
 //!    the final head, not the durable head at their answer.
 //!
+//! With several servers on one etcd log, clients are spread over them; a command's lower bound
+//! is the highest head any server knows, and reads are bounded by their own server's head.
+//!
 //! Does not check histories where the store fails (see `faults`), nor the AWS front end.
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,8 +37,11 @@ use std::time::Instant;
 use taskledger::domain::query::describe_tasks;
 use taskledger::domain::{decide, evolve, Command, CommandContext, IdSeed, MemoryState, Reply};
 use taskledger::proto::log::event::Kind;
+use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::proto::v1::*;
+use taskledger::store::Store;
 use tokio::sync::Barrier;
+use tonic::transport::Channel;
 
 use crate::grpc_support::{fargate_definition, fargate_run, start, with_request_id as with_id};
 use crate::log_check::LogIndex;
@@ -84,13 +90,20 @@ fn refused(status: tonic::Status) -> Response {
 }
 
 /// Sends one invocation and records it with its answer and head bounds.
+/// With several servers on one log, a command's lower bound is the highest head any of them
+/// knows (each is at most the log's real head), while a read is bounded below only by what its
+/// own server knew: reads on a server may lag another server's writes (README).
 async fn invoke(
     client: &mut taskledger::proto::v1::ecs_client::EcsClient<tonic::transport::Channel>,
     store: &taskledger::store::Store,
+    all: &[taskledger::store::Store],
     request_id: String,
     invocation: Invocation,
 ) -> Op {
-    let lower = store.head_seq();
+    let lower = match invocation {
+        Invocation::Describe(_) => store.head_seq(),
+        Invocation::Command(_) => all.iter().map(|s| s.head_seq()).max().unwrap_or_default(),
+    };
     let invoked_at = Instant::now();
     let response = match &invocation {
         Invocation::Command(Command::RunTask(r)) => match client.run_task(with_id(&request_id, r.clone())).await {
@@ -142,74 +155,7 @@ async fn concurrent_histories_are_explained_by_one_sequential_order() {
         .register_task_definition(fargate_definition("web"))
         .await
         .unwrap();
-    let store = server.store.clone();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    println!("workload seeded with {seed}");
-    let mut history: Vec<Op> = Vec::new();
-    for round in 0..ROUNDS {
-        let barrier = Arc::new(Barrier::new(CLIENTS));
-        let mut clients = Vec::new();
-        for c in 0..CLIENTS {
-            let (mut client, store, barrier) = (server.client.clone(), store.clone(), barrier.clone());
-            let mut random = seed.wrapping_mul(31 + c as u64 * 7 + round as u64 * 1009) | 1;
-            clients.push(tokio::spawn(async move {
-                let mut below = |n: u64| {
-                    random ^= random << 13;
-                    random ^= random >> 7;
-                    random ^= random << 17;
-                    random % n
-                };
-                let mut ops = Vec::new();
-                // Everyone races to launch the round's tasks with the same clientToken.
-                barrier.wait().await;
-                let id = |n: usize| format!("r{round}-c{c}-{n}");
-                let launch = invoke(
-                    &mut client,
-                    &store,
-                    id(0),
-                    Invocation::Command(Command::RunTask(token_run(round))),
-                )
-                .await;
-                let Response::Reply(Reply::RunTask(launched)) = &launch.response else {
-                    panic!("the racing RunTask failed: {:?}", launch.response)
-                };
-                let tasks: Vec<String> = launched.tasks.iter().map(|t| t.task_arn.clone().unwrap()).collect();
-                assert_eq!(tasks.len(), TASKS_PER_ROUND as usize, "{:?}", launched.failures);
-                ops.push(launch);
-                for n in 1..=OPS_PER_CLIENT {
-                    let task = tasks[below(tasks.len() as u64) as usize].clone();
-                    let invocation = match below(10) {
-                        0..=2 => Invocation::Command(Command::StopTask(StopTaskRequest {
-                            cluster: Some("race".into()),
-                            task: Some(task),
-                            reason: Some(format!("stopped by client {c}")),
-                        })),
-                        3..=6 => Invocation::Command(Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
-                            cluster: Some("race".into()),
-                            task: Some(task),
-                            status: Some(["PENDING", "RUNNING", "STOPPED"][below(3) as usize].into()),
-                            ..Default::default()
-                        })),
-                        7 => Invocation::Command(Command::RunTask(token_run(round))),
-                        _ => Invocation::Describe(DescribeTasksRequest {
-                            cluster: Some("race".into()),
-                            tasks: vec![task],
-                            include: vec![],
-                        }),
-                    };
-                    ops.push(invoke(&mut client, &store, id(n), invocation).await);
-                }
-                ops
-            }));
-        }
-        for client in clients {
-            history.extend(client.await.expect("a client panicked"));
-        }
-    }
+    let history = race(&[(server.client.clone(), server.store.clone())]).await;
     let stopped = server.stop().await;
     let summary = check_history(&stopped.store, &history);
     println!("{summary}");
@@ -247,6 +193,129 @@ async fn concurrent_histories_are_explained_by_one_sequential_order() {
     let mut doctored = history.clone();
     doctored[stop_write].lower = stopped.store.head_seq();
     rejects("a write logged before it was invoked", doctored);
+}
+
+/// Three servers on one etcd log, the clients spread over them: every write and every answer
+/// that wrote nothing is explained by one order of the log, with the real-time bounds taken
+/// from all servers (no split brain: each seq written once, versions dense).
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_histories_over_three_servers_on_one_etcd_log_are_explained_by_one_order() {
+    use crate::grpc_support::{options, serve};
+
+    let backend = crate::backend::Backend::etcd();
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = backend.open(dir.path(), Default::default()).unwrap();
+        servers.push(serve(store, dir, backend.clone(), options()).await);
+    }
+    servers[0].create_cluster("race").await;
+    servers[1]
+        .client
+        .register_task_definition(fargate_definition("web"))
+        .await
+        .unwrap();
+    let clients: Vec<_> = servers.iter().map(|s| (s.client.clone(), s.store.clone())).collect();
+    let history = race(&clients).await;
+    drop(clients);
+    let mut stopped = Vec::new();
+    for server in servers {
+        stopped.push(server.stop().await);
+    }
+    let head = stopped.iter().map(|s| s.store.head_seq()).max().unwrap();
+    for server in &stopped {
+        let reached = server.store.wait_for_head(head - 1, std::time::Duration::from_secs(30));
+        assert_eq!(reached, head, "every server follows the log to its end");
+    }
+    let summary = check_history(&stopped[0].store, &history);
+    println!("{summary}");
+    let views = stopped[0].store.view_entries().unwrap();
+    for server in &stopped {
+        assert!(server.store.verify(|_, _| {}).unwrap().is_clean());
+        assert_eq!(server.store.view_entries().unwrap(), views, "the servers agree");
+    }
+    let conflicts: u64 = stopped
+        .iter()
+        .map(|s| s.store.stats().conflicts.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    println!("{conflicts} groups decided again after another server appended first");
+    assert!(conflicts > 0, "the servers never raced: the test proves nothing");
+}
+
+/// Every round, `CLIENTS` clients (spread over the servers) race on the round's tasks.
+async fn race(servers: &[(EcsClient<Channel>, Store)]) -> Vec<Op> {
+    let all: Arc<Vec<Store>> = Arc::new(servers.iter().map(|(_, store)| store.clone()).collect());
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("workload seeded with {seed}");
+    let mut history: Vec<Op> = Vec::new();
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let (client, store) = &servers[c % servers.len()];
+            let (mut client, store, all, barrier) = (client.clone(), store.clone(), all.clone(), barrier.clone());
+            let mut random = seed.wrapping_mul(31 + c as u64 * 7 + round as u64 * 1009) | 1;
+            clients.push(tokio::spawn(async move {
+                let mut below = |n: u64| {
+                    random ^= random << 13;
+                    random ^= random >> 7;
+                    random ^= random << 17;
+                    random % n
+                };
+                let mut ops = Vec::new();
+                // Everyone races to launch the round's tasks with the same clientToken.
+                barrier.wait().await;
+                let id = |n: usize| format!("r{round}-c{c}-{n}");
+                let launch = invoke(
+                    &mut client,
+                    &store,
+                    &all,
+                    id(0),
+                    Invocation::Command(Command::RunTask(token_run(round))),
+                )
+                .await;
+                let Response::Reply(Reply::RunTask(launched)) = &launch.response else {
+                    panic!("the racing RunTask failed: {:?}", launch.response)
+                };
+                let tasks: Vec<String> = launched.tasks.iter().map(|t| t.task_arn.clone().unwrap()).collect();
+                assert_eq!(tasks.len(), TASKS_PER_ROUND as usize, "{:?}", launched.failures);
+                ops.push(launch);
+                for n in 1..=OPS_PER_CLIENT {
+                    let task = tasks[below(tasks.len() as u64) as usize].clone();
+                    let invocation = match below(10) {
+                        0..=2 => Invocation::Command(Command::StopTask(StopTaskRequest {
+                            cluster: Some("race".into()),
+                            task: Some(task),
+                            reason: Some(format!("stopped by client {c}")),
+                        })),
+                        3..=6 => Invocation::Command(Command::SubmitTaskStateChange(SubmitTaskStateChangeRequest {
+                            cluster: Some("race".into()),
+                            task: Some(task),
+                            status: Some(["PENDING", "RUNNING", "STOPPED"][below(3) as usize].into()),
+                            ..Default::default()
+                        })),
+                        7 => Invocation::Command(Command::RunTask(token_run(round))),
+                        _ => Invocation::Describe(DescribeTasksRequest {
+                            cluster: Some("race".into()),
+                            tasks: vec![task],
+                            include: vec![],
+                        }),
+                    };
+                    ops.push(invoke(&mut client, &store, &all, id(n), invocation).await);
+                }
+                ops
+            }));
+        }
+        for client in clients {
+            history.extend(client.await.expect("a client panicked"));
+        }
+    }
+    history
 }
 
 /// Checks `history` against the log of `store` (claims 1–6 of the module doc); returns a summary.
