@@ -4,7 +4,8 @@
 //! acknowledgements, restarted on the same directory, again and again. After each kill it reads
 //! the whole log and checks that every acknowledged write is there with its exact version and
 //! request id, that seq and every task's versions are dense, that no refused request wrote
-//! anything, and that `verify` is clean.
+//! anything, and that `verify` is clean. On etcd, a second loop runs two servers on one log and
+//! kills one mid-load while the other must keep acknowledging writes.
 //!
 //! CI runs `DEFAULT_KILLS`; the long mode takes the count from `TASKLEDGER_CRASH_KILLS`:
 //! `TASKLEDGER_CRASH_KILLS=100 cargo test --release --test it crash_loop -- --nocapture`.
@@ -328,6 +329,102 @@ async fn crash_loop_every_acknowledged_write_survives_sigkill_under_mixed_load()
     println!(
         "{kills} kills survived: {} acknowledged versions, {} acknowledged reports, {} refusals checked; \
          {records} log records",
+        shared.versions.len(),
+        shared.changes.len(),
+        shared.refused.len()
+    );
+}
+
+/// Two real servers on one etcd log under the same mixed load, half the clients on each: one is
+/// SIGKILLed mid-load while the other keeps writing (it must make progress on its own), then
+/// that one is killed too; a new server then finds every write either acknowledged, and the
+/// next round restarts both on their own directories.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_two_servers_sigkilled_mid_load_the_other_writes_on_and_nothing_acknowledged_is_lost() {
+    const ROUNDS: usize = 4;
+    const AFTER_KILL: usize = 40;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("two servers, one killed: {ROUNDS} rounds, {CLIENTS} clients, seeded with {seed}");
+    let mut random = Xorshift(seed);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let backend = Backend::etcd();
+    let shared: Arc<Mutex<Acknowledged>> = Arc::default();
+    for round in 0..ROUNDS {
+        let mut servers = Vec::new();
+        for dir in &dirs {
+            let (child, address) = start_server(&backend, dir.path());
+            servers.push((child, EcsClient::connect(format!("http://{address}")).await.unwrap()));
+        }
+        let mut client = servers[0].1.clone();
+        client
+            .create_cluster(CreateClusterRequest {
+                cluster_name: Some("prod".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if round == 0 {
+            client
+                .register_task_definition(fargate_definition("web"))
+                .await
+                .unwrap();
+        }
+        // Acknowledgements per server, and when each side has had enough.
+        let acks = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
+        let limits = [
+            Arc::new(AtomicUsize::new(20 + random.below(300) as usize)),
+            Arc::new(AtomicUsize::new(usize::MAX)),
+        ];
+        let (enough_a, mut reached_a) = tokio::sync::watch::channel(false);
+        let (enough_b, mut reached_b) = tokio::sync::watch::channel(false);
+        let enough = [Arc::new(enough_a), Arc::new(enough_b)];
+        let mut workers = Vec::new();
+        for number in 0..CLIENTS {
+            let side = (number / 4) % 2;
+            let (acks, limit, enough) = (acks[side].clone(), limits[side].clone(), enough[side].clone());
+            workers.push(tokio::spawn(client_loop(
+                servers[side].1.clone(),
+                number,
+                round,
+                seed,
+                shared.clone(),
+                move |n| {
+                    if acks.fetch_add(n, Ordering::SeqCst) + n >= limit.load(Ordering::SeqCst) {
+                        let _ = enough.send(true);
+                    }
+                },
+            )));
+        }
+        let _ = reached_a.wait_for(|done| *done).await;
+        servers[0].0.kill().unwrap(); // SIGKILL, mid-load
+        servers[0].0.wait().unwrap();
+        // The other server must go on writing on its own.
+        let target = acks[1].load(Ordering::SeqCst) + AFTER_KILL;
+        limits[1].store(target, Ordering::SeqCst);
+        if acks[1].load(Ordering::SeqCst) >= target {
+            let _ = enough[1].send(true);
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(60), reached_b.wait_for(|done| *done))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the surviving server stopped acknowledging writes"))
+            .unwrap();
+        servers[1].0.kill().unwrap();
+        servers[1].0.wait().unwrap();
+        for worker in workers {
+            worker.await.expect("a client panicked");
+        }
+        let elsewhere = tempfile::tempdir().unwrap();
+        let store = backend.open(elsewhere.path(), Default::default()).unwrap();
+        check_after_restart(&store, &shared.lock().unwrap(), round);
+    }
+    let shared = shared.lock().unwrap();
+    println!(
+        "{ROUNDS} rounds: {} acknowledged versions, {} acknowledged reports, {} refusals checked",
         shared.versions.len(),
         shared.changes.len(),
         shared.refused.len()
