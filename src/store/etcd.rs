@@ -239,24 +239,37 @@ impl EtcdLog {
         )))
     }
 
-    /// The first key of the value holding `seq` (the last value starting at or before it).
-    fn value_holding(&self, seq: u64) -> EngineResult<Option<u64>> {
-        let mut kv = self.client.kv_client();
-        let start = self.keys.log(0);
-        let options = GetOptions::new()
-            .with_range(self.keys.log(seq.saturating_add(1)))
-            .with_sort(SortTarget::Key, SortOrder::Descend)
-            .with_limit(1)
-            .with_keys_only();
-        let response = self.run(async move { kv.get(start, Some(options)).await })?;
-        match response.kvs().first() {
-            Some(kv) => {
-                self.keys.log_seq(kv.key()).map(Some).ok_or_else(|| {
-                    EngineError(format!("etcd: damaged log key {:?}", String::from_utf8_lossy(kv.key())))
-                })
-            }
-            None => Ok(None),
+    /// The first page of a read from `seq`: from the value holding it. Most reads start where a
+    /// value does (a follower reads from its head + 1), which one range request answers;
+    /// otherwise the holder starts a little before `seq`, and is looked for in growing windows
+    /// below it (etcd sorts a descending range whole before applying its limit, so one search
+    /// down to the log's first key would cost in proportion to the log's length).
+    fn first_page(&self, seq: u64) -> EngineResult<Vec<LogValue>> {
+        let values = self.page(seq)?;
+        if values.first().is_some_and(|value| value.first == seq) {
+            return Ok(values);
         }
+        for window in [256, 65_536, u64::MAX] {
+            let low = seq.saturating_sub(window);
+            let mut kv = self.client.kv_client();
+            let start = self.keys.log(low);
+            let options = GetOptions::new()
+                .with_range(self.keys.log(seq))
+                .with_sort(SortTarget::Key, SortOrder::Descend)
+                .with_limit(1)
+                .with_keys_only();
+            let response = self.run(async move { kv.get(start, Some(options)).await })?;
+            if let Some(kv) = response.kvs().first() {
+                let first = self.keys.log_seq(kv.key()).ok_or_else(|| {
+                    EngineError(format!("etcd: damaged log key {:?}", String::from_utf8_lossy(kv.key())))
+                })?;
+                return self.page(first);
+            }
+            if low == 0 {
+                break;
+            }
+        }
+        Ok(values)
     }
 
     /// Up to `PAGE_VALUES` log values from the one starting at `first` on.
@@ -441,13 +454,16 @@ impl Log for EtcdLog {
     }
 
     fn read(&self, from: u64) -> LogValues<'_> {
-        let start = match self.value_holding(from.max(1)) {
-            Ok(Some(first)) => first,
-            Ok(None) => from.max(1),
+        let from = from.max(1);
+        let first_page = match self.first_page(from) {
+            Ok(values) => values,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        let mut next = Some(start);
-        let mut page = Vec::new().into_iter();
+        let mut next = match first_page.last() {
+            Some(last) if first_page.len() as i64 == PAGE_VALUES => Some(last.first + 1),
+            _ => None,
+        };
+        let mut page = first_page.into_iter();
         Box::new(std::iter::from_fn(move || loop {
             if let Some(value) = page.next() {
                 return Some(Ok(value));

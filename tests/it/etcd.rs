@@ -27,6 +27,11 @@ fn a_store_on_etcd_is_its_log_a_new_server_folds_the_same_views() {
     let store = backend.open(elsewhere.path(), options(&clock)).unwrap();
     assert_eq!(store.head_seq(), head);
     assert_eq!(store.view_entries().unwrap(), entries);
+    // A read from any seq, at the start of a stored value or inside one, starts right there.
+    let whole = store.read_log(1, usize::MAX).unwrap();
+    for seq in 1..=head {
+        assert_eq!(store.read_log(seq, usize::MAX).unwrap(), whole[seq as usize - 1..]);
+    }
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
     LogIndex::read(&store, "etcd");

@@ -8,6 +8,7 @@
 mod cold_start;
 mod describe;
 mod fill;
+mod follow;
 mod footprint;
 mod list;
 mod machine;
@@ -80,6 +81,9 @@ enum Scenario {
     /// Fills a store in a new directory and keeps it, to time `taskledger rebuild`, `verify` or
     /// `serve` on it by hand (under a profiler, say).
     Fill(Fill),
+    /// With two servers on one shared log (etcd): how soon the other (`--follower`) shows a
+    /// write the first (`--endpoint`) acknowledged.
+    Follow(Follow),
     /// Every scenario at tiny sizes, for CI: checks only that each ran and produced numbers.
     Smoke,
 }
@@ -98,6 +102,18 @@ struct Bounds {
 struct Transitions {
     /// Requests in flight, one phase per value.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    in_flight: Vec<usize>,
+    #[command(flatten)]
+    bounds: Bounds,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Follow {
+    /// The other server on the same log, http://127.0.0.1:PORT.
+    #[arg(long)]
+    follower: String,
+    /// Writes in flight on the first server, one phase per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
     in_flight: Vec<usize>,
     #[command(flatten)]
     bounds: Bounds,

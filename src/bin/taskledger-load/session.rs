@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::cold_start::cold_start;
 use crate::describe::describe;
 use crate::fill::fill;
+use crate::follow::follow;
 use crate::footprint::footprint;
 use crate::list::list;
 use crate::machine::{loadavg, machine};
@@ -37,6 +38,7 @@ impl Session {
             Scenario::ColdStart(args) => cold_start(self, args).await,
             Scenario::Footprint(args) => footprint(self, args).await,
             Scenario::Fill(args) => fill(self, args).await,
+            Scenario::Follow(args) => follow(self, args).await,
             Scenario::Smoke => bail!("smoke does not nest"),
         }
     }
