@@ -4,7 +4,8 @@
 # postgresql; moto[server] + boto3 in a venv under a temp dir), builds taskledger and
 # benches/compare in release, starts every server on 127.0.0.1 in a temp dir, alternates the
 # systems within each round, prints every figure, then each system's median [min–max] and the
-# ratios taskledger ÷ etcd / PostgreSQL / moto. Stops what it started and removes its temp dir on
+# ratios taskledger ÷ etcd / PostgreSQL / moto, and of taskledger with its log on that etcd ÷ etcd's
+# own transactions and ÷ taskledger on sled. Stops what it started and removes its temp dir on
 # exit (trap). Needs root (apt-get, and PostgreSQL runs as the `postgres` user).
 #
 # Usage: bash benches/compare.sh
@@ -90,10 +91,11 @@ list() { tr ',' ' ' <<<"$1"; }
 # ---------------------------------------------------------------------------------------------
 # Install and build
 if [[ ${COMPARE_SKIP_INSTALL:-0} != 1 ]]; then
-    if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null || ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
-        log "apt-get install etcd-server etcd-client postgresql"
+    if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null || ! command -v protoc >/dev/null \
+        || ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
+        log "apt-get install etcd-server etcd-client protobuf-compiler postgresql"
         apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client postgresql >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client protobuf-compiler postgresql >/dev/null
     fi
 fi
 # The Debian packages may start their own services; ours run on their own ports and data dirs.
@@ -104,7 +106,7 @@ python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "boto3==$BOTO3_VERSION"
 
 log "cargo build --release (taskledger, taskledger-load, benches/compare)"
-(cd "$ROOT" && cargo build --release -q --bin taskledger --bin taskledger-load)
+(cd "$ROOT" && cargo build --release -q --features etcd --bin taskledger --bin taskledger-load)
 cargo build --release -q --manifest-path "$HERE/Cargo.toml"
 TL=$ROOT/target/release/taskledger
 TL_LOAD=$ROOT/target/release/taskledger-load
@@ -228,6 +230,25 @@ aws_round() {
     rm -rf "$WORK/tl-aws-$round"
 }
 
+# taskledger with its log on the same etcd (`serve --engine etcd`, a prefix of its own per
+# measurement), driven by the same load generator over gRPC.
+taskledger_on_etcd() {
+    local n=$1 round=$2 port
+    port=$(free_port)
+    "$TL" serve --engine etcd --etcd-endpoints "http://127.0.0.1:$ETCD_PORT" --etcd-prefix "/compare-$round-$n" \
+        --data-dir "$WORK/tl-etcd-$round-$n" --listen "127.0.0.1:$port" >"$WORK/tl-etcd-$round-$n.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "taskledger serve --engine etcd"
+    "$TL_LOAD" --endpoint "http://127.0.0.1:$port" --json transitions --in-flight "$n" --duration-secs "$SECS" \
+        --max-requests $((SECS * 25000)) >"$WORK/tl-etcd-$n-$round.json" 2>"$WORK/tl-etcd-$n-$round.err"
+    python3 "$HERE/compare.py" taskledger "$RESULTS" "$WORK/tl-etcd-$n-$round.json" transitions "$round" \
+        transitions_per_sec taskledger-etcd
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$WORK/tl-etcd-$round-$n"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Rounds: within each, every parameter is measured on every system back to back.
 : >"$RESULTS"
@@ -241,6 +262,7 @@ for round in $(seq "$ROUNDS"); do
         "$ETCD_LOAD" --endpoint "http://127.0.0.1:$ETCD_PORT" --json --in-flight "$n" --duration-secs "$SECS" \
             --keys 4096 >"$WORK/etcd-$n-$round.json"
         python3 "$HERE/compare.py" etcd "$RESULTS" "$WORK/etcd-$n-$round.json" "$round"
+        taskledger_on_etcd "$n" "$round"
         pgbench_run postgresql transitions "$WORK/transition.sql" "$n" "$round"
     done
     log "round $round: DescribeTasks(100) with $DESCRIBE_TASKS tasks ($DESCRIBE_IN_FLIGHT in flight)"

@@ -28,14 +28,14 @@ def fmt_us(value):
     return "-" if value is None else f"{value / 1000:.2f} ms"
 
 
-def taskledger(out, path, scenario, round_, rate_key):
+def taskledger(out, path, scenario, round_, rate_key, system="taskledger"):
     """taskledger-load --json: one object per scenario, one result per in-flight count."""
     with open(path) as f:
         report = json.loads(f.read().strip().splitlines()[-1])
     for result in report["results"]:
         if result.get("errors"):
-            print(f"  taskledger {scenario}: {result['errors']} errors, first: {result.get('first_error')}")
-        emit(out, scenario, result["in_flight"], "taskledger", round_, result[rate_key], result["p50_us"],
+            print(f"  {system} {scenario}: {result['errors']} errors, first: {result.get('first_error')}")
+        emit(out, scenario, result["in_flight"], system, round_, result[rate_key], result["p50_us"],
              result["p99_us"], errors=result.get("errors"), events_per_fdatasync=result.get("events_per_fdatasync"))
 
 
@@ -106,6 +106,8 @@ def summary(path):
     scenarios = [
         ("transitions", "Durable versioned transitions (transitions/s, higher is better)",
          ["taskledger", "etcd", "postgresql"]),
+        ("transitions", "The same with taskledger's log on that etcd (`serve --engine etcd`; transitions/s)",
+         ["taskledger-etcd", "etcd", "taskledger"]),
         ("describe", "DescribeTasks(100) / SELECT … WHERE id = ANY(100 ids) (calls/s)",
          ["taskledger", "postgresql", "postgresql-1M"]),
         ("aws_run_task", "RunTask count=10 over AWS JSON 1.1, boto3, 1 in flight (tasks/s)",
@@ -119,12 +121,12 @@ def summary(path):
           f"{min(loads, default=0):.2f}–{max(loads, default=0):.2f}\n")
     for scenario, title, systems in scenarios:
         rows = [r for r in records if r["scenario"] == scenario]
-        if not rows:
+        mine_, others = systems[0], systems[1:]
+        if not any(r["system"] == mine_ for r in rows):
             continue
         print(f"### {title}\n")
-        others = [s for s in systems if s != "taskledger"]
         head = "| param | " + " | ".join(f"{s} rate | {s} p50 ms | {s} p99 ms" for s in systems)
-        head += " | " + " | ".join(f"taskledger ÷ {s}" for s in others) + " |"
+        head += " | " + " | ".join(f"{mine_} ÷ {s}" for s in others) + " |"
         print(head)
         print("|" + "---:|" * (1 + 3 * len(systems) + len(others)))
         for param in sorted({r["param"] for r in rows}):
@@ -140,8 +142,8 @@ def summary(path):
                     values = [r[key] / 1000 for r in mine if r[key] is not None]
                     cells.append(spread(values, 2) if values else "—")
             for other in others:
-                if "taskledger" in medians and medians.get(other):
-                    cells.append(f"**{medians['taskledger'] / medians[other]:.2f}×**")
+                if mine_ in medians and medians.get(other):
+                    cells.append(f"**{medians[mine_] / medians[other]:.2f}×**")
                 else:
                     cells.append("—")
             print("| " + " | ".join(cells) + " |")
