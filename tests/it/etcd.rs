@@ -260,7 +260,7 @@ fn with_etcd_gone_writes_fail_with_server_exception_reads_keep_serving_and_write
 }
 
 #[test]
-fn members_of_a_3_member_etcd_killed_and_restarted_under_load_lose_nothing_and_writes_go_on() {
+fn members_of_a_3_member_etcd_and_its_leader_killed_and_restarted_under_load_lose_nothing_and_writes_go_on() {
     use taskledger::store::etcd::EtcdOptions;
 
     let dir = tempfile::tempdir().unwrap();
@@ -317,6 +317,12 @@ fn members_of_a_3_member_etcd_killed_and_restarted_under_load_lose_nothing_and_w
             wait_for(20, &mut acknowledged);
             members[member].start_again();
         }
+        // And the leader, while it leads.
+        wait_for(20, &mut acknowledged);
+        let leader = leader_of(&members);
+        members[leader].stop();
+        wait_for(20, &mut acknowledged);
+        members[leader].start_again();
         wait_for(20, &mut acknowledged);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         client.join().expect("every launch was acknowledged");
@@ -335,6 +341,26 @@ fn members_of_a_3_member_etcd_killed_and_restarted_under_load_lose_nothing_and_w
     }
     let report = store.verify(|_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
+}
+
+/// Which member leads, as the members say.
+fn leader_of(members: &[EtcdProcess]) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (i, member) in members.iter().enumerate() {
+            let mut client = etcd_client::Client::connect([member.endpoint.clone()], None)
+                .await
+                .unwrap();
+            let status = client.status().await.unwrap();
+            if status.header().is_some_and(|h| h.member_id() == status.leader()) {
+                return i;
+            }
+        }
+        panic!("no member says it leads")
+    })
 }
 
 /// The next status a health watch reports, within 30 s.
@@ -390,4 +416,44 @@ async fn health_says_not_serving_while_etcd_is_gone_and_serving_once_it_is_back(
     assert_eq!(next(&mut statuses).await, ServingStatus::Serving);
     server.create_cluster("after").await;
     server.stop().await;
+}
+
+#[test]
+fn the_load_generators_follow_scenario_sees_every_write_on_the_other_server() {
+    use crate::grpc_support::spawn_serve;
+
+    let backend = Backend::etcd();
+    let args = backend.serve_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, address_a) = spawn_serve(dir_a.path(), &args);
+    let (mut b, address_b) = spawn_serve(dir_b.path(), &args);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger-load"))
+        .args([
+            "--json",
+            "--endpoint",
+            &format!("http://{address_a}"),
+            "follow",
+            "--follower",
+        ])
+        .arg(format!("http://{address_b}"))
+        .args(["--in-flight", "1,8", "--duration-secs", "2", "--max-requests", "80"])
+        .output()
+        .unwrap();
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = (a.wait(), b.wait());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{report}");
+    for result in results {
+        assert!(result["writes"].as_u64().unwrap() > 0, "{result}");
+        assert_eq!(result["unseen"], 0, "the follower missed writes: {result}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `smoke`: every scenario at tiny sizes, for CI. Fails only when a scenario produced no results
-//! (skips against `--endpoint` excepted) or a request failed; never judges a timing.
+//! (skips against `--endpoint` excepted) or a request failed; never judges a timing. `follow`
+//! needs two servers on one etcd and is run by `tests/it/etcd.rs` instead.
 
 use anyhow::bail;
 use serde_json::Value;
