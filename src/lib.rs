@@ -11,6 +11,8 @@
 //! - [`proto`]: the types generated from `proto/`: ECS shapes and the gRPC services
 //!   (`taskledger.v1`), the log format (`taskledger.log.v1`), the view records.
 //! - [`ecs_json`]: ECS's own JSON for any of those messages (AWS JSON 1.1, CLI input).
+//! - [`metrics`]: the catalogue of metrics the store and the front ends record through the
+//!   `metrics` facade (an embedder may install any recorder; the server renders Prometheus's).
 //! - `api` (feature `server`) and `cli` (feature `cli`, both on by default): the gRPC and AWS
 //!   JSON front ends and the binaries' commands. `--no-default-features` builds the store alone.
 //!
@@ -80,5 +82,6 @@ pub mod audit;
 pub mod cli;
 pub mod domain;
 pub mod ecs_json;
+pub mod metrics;
 pub mod proto;
 pub mod store;

@@ -145,6 +145,7 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let operation = target(&parts.headers).unwrap_or("").to_string();
     let span = tracing::info_span!("aws_json", operation = %operation, request_id = %request_id, peer = %peer);
+    let started = std::time::Instant::now();
     let result = async {
         if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
             return Err(AwsError::new(
@@ -214,10 +215,19 @@ async fn handle(
     .instrument(span.clone())
     .await;
     let _entered = span.enter();
-    match &result {
-        Ok(_) => tracing::debug!("ok"),
-        Err(e) => tracing::info!(exception = e.kind, message = %e.message, "refused"),
-    }
+    let outcome = match &result {
+        Ok(_) => {
+            tracing::debug!("ok");
+            "ok"
+        }
+        Err(e) => {
+            tracing::info!(exception = e.kind, message = %e.message, "refused");
+            e.kind
+        }
+    };
+    // Only operations taskledger serves become labels, so callers cannot grow the metrics.
+    let known = OPERATIONS.iter().find(|known| **known == operation).copied();
+    crate::metrics::request("aws", known.unwrap_or("unknown"), outcome, started.elapsed());
     respond(&request_id, result)
 }
 
@@ -329,6 +339,9 @@ fn omit_tags(place: TagsPlace, asked: bool, reply: &mut Value) {
 
 macro_rules! dispatch_table {
     ($($operation:literal => $method:ident;)*) => {
+        /// The operations served.
+        const OPERATIONS: &[&str] = &[$($operation),*];
+
         /// Decodes, runs and encodes one operation.
         async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Vec<u8>, AwsError> {
             match operation {

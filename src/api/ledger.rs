@@ -156,6 +156,7 @@ impl LedgerService {
             request_id: call.request_id,
             delivered,
             _permit: permit,
+            _counted: crate::metrics::Subscriber::opened(),
         };
         tokio::spawn(pump.run(subscription).instrument(tracing::Span::current()));
         Ok(SubscriptionStream { receiver })
@@ -503,6 +504,8 @@ struct Pump {
     /// Everything up to this seq has been sent (or examined and dropped by the filter).
     delivered: u64,
     _permit: OwnedSemaphorePermit,
+    /// Counts the subscription in `taskledger_subscribers` while it lives.
+    _counted: crate::metrics::Subscriber,
 }
 
 /// Deliveries read per trip to the blocking pool.

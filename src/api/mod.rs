@@ -15,10 +15,12 @@
 //!   name on the client side).
 //! - [`server`]: `serve`: Ecs + Ledger + health + reflection, limits, graceful shutdown.
 //! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
+//! - [`metrics_http`]: `--metrics-listen`: `/metrics` for Prometheus, `/healthz`, `/readyz`.
 
 pub mod agent;
 pub mod aws;
 pub mod ledger;
+pub mod metrics_http;
 pub mod operations;
 pub mod server;
 pub mod service;

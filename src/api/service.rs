@@ -59,10 +59,13 @@ impl EcsService {
     {
         let request_id = request_id_of(request.metadata());
         let span = rpc_span(Req::OPERATION, request.get_ref().cluster(), &request_id);
+        let started = std::time::Instant::now();
+        let mut exception = "ok";
         let outcome = async {
-            let scope = self
-                .scope_of(request.metadata())
-                .map_err(|e| status::to_status(&e, &request_id))?;
+            let scope = self.scope_of(request.metadata()).map_err(|e| {
+                exception = e.exception().name();
+                status::to_status(&e, &request_id)
+            })?;
             let name = match request.remote_addr() {
                 Some(peer) => format!("grpc {peer}"),
                 None => "grpc".to_string(),
@@ -79,10 +82,12 @@ impl EcsService {
                     Ok(response)
                 }
                 Ok(Err(error)) => {
-                    tracing::info!(exception = error.exception().name(), "failed: {error}");
+                    exception = error.exception().name();
+                    tracing::info!(exception, "failed: {error}");
                     Err(status::to_status(&error, &request_id))
                 }
                 Err(_) => {
+                    exception = "DeadlineExceeded";
                     tracing::info!(timeout_ms = self.request_timeout.as_millis() as u64, "timed out");
                     Err(status::deadline_exceeded(
                         Req::OPERATION,
@@ -94,6 +99,7 @@ impl EcsService {
         }
         .instrument(span)
         .await;
+        crate::metrics::request("grpc", Req::OPERATION, exception, started.elapsed());
         echo_request_id(outcome, &request_id)
     }
 
@@ -131,7 +137,6 @@ pub(super) fn request_id_of(metadata: &MetadataMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// At most `MAX_LOGGED_CLUSTER_LEN` bytes of caller-supplied text, cut at a character boundary.
 /// The span of one RPC: its operation, cluster (when the request names one) and request id.
 pub(super) fn rpc_span(operation: &'static str, cluster: Option<&str>, request_id: &str) -> tracing::Span {
     let span = tracing::info_span!(
@@ -166,6 +171,7 @@ pub(super) fn echo_request_id<T>(outcome: Result<T, Status>, request_id: &str) -
     }
 }
 
+/// At most `MAX_LOGGED_CLUSTER_LEN` bytes of caller-supplied text, cut at a character boundary.
 pub(super) fn loggable(text: &str) -> &str {
     let mut end = text.len().min(MAX_LOGGED_CLUSTER_LEN);
     while !text.is_char_boundary(end) {

@@ -12,6 +12,7 @@ use clap::Args;
 
 use super::engine::EngineArgs;
 use crate::api::aws::{serve_aws, AwsOptions};
+use crate::api::metrics_http::{self, serve_metrics};
 use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
 use crate::domain::Scope;
 use crate::store::{CheckpointPolicy, SledOptions, StoreOptions};
@@ -26,6 +27,10 @@ pub struct ServeArgs {
     /// address, e.g. 127.0.0.1:4566. Off unless given; loopback unless you name another address.
     #[arg(long, env = "TASKLEDGER_AWS_LISTEN")]
     aws_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics (`/metrics`), liveness (`/healthz`) and readiness (`/readyz`: can
+    /// writes succeed) over HTTP on this address, e.g. 127.0.0.1:9090. Off unless given.
+    #[arg(long, env = "TASKLEDGER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// The store's directory (created if missing).
     #[arg(long, env = "TASKLEDGER_DATA_DIR", default_value = "./taskledger-data")]
     data_dir: PathBuf,
@@ -119,6 +124,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         ..StoreOptions::default()
     };
+    if args.metrics_listen.is_some() {
+        // Before the store opens, so that what opening records is kept too.
+        metrics_http::install().map_err(|e| anyhow::anyhow!("--metrics-listen: {e}"))?;
+    }
     let store = args.engine.open(&args.data_dir, store_options)?;
 
     let options = ServeOptions {
@@ -172,6 +181,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
+        let metrics = match args.metrics_listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} for --metrics-listen"))?;
+                let bound = listener.local_addr().context("reading the bound address")?;
+                if !bound.ip().is_loopback() {
+                    tracing::warn!(%bound, "metrics endpoint listening beyond loopback: it has no authentication");
+                }
+                println!("taskledger metrics on http://{bound}/metrics");
+                Some(tokio::spawn(serve_metrics(listener, store.clone(), until_stopped())))
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another server running there?)", options.listen))?;
@@ -185,6 +208,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             aws.await
                 .context("the AWS endpoint task failed")?
                 .context("the AWS endpoint failed")?;
+        }
+        if let Some(metrics) = metrics {
+            metrics
+                .await
+                .context("the metrics endpoint task failed")?
+                .context("the metrics endpoint failed")?;
         }
         anyhow::Ok(())
     })?;

@@ -34,6 +34,8 @@ pub(crate) struct Sealed {
     /// The views with this group applied, published once it is durable.
     pub views: Arc<Views>,
     pub events: u64,
+    /// Its events by kind, for metrics.
+    pub kinds: Vec<(&'static str, u64)>,
     /// The group's commands, in order, to be decided again if the append meets a conflict.
     pub commands: Vec<(Caller, Command)>,
     pub replies: Vec<(ReplyTo, StoreResult<Executed>)>,
@@ -175,6 +177,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
                     .stats
                     .conflicts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::conflict();
                 return Some(group);
             }
             Ok(_) => {}
@@ -183,6 +186,8 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
     }
     if group.events > 0 {
         let values = std::mem::take(&mut group.values);
+        let bytes = values.iter().map(|v| v.bytes.len()).sum();
+        let started = std::time::Instant::now();
         match log.append(group.expected_head, group.last, values) {
             Ok(()) => {}
             Err(AppendError::Conflict { expected, head }) => {
@@ -195,6 +200,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
                     .stats
                     .conflicts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::conflict();
                 return Some(group);
             }
             Err(e) if log.shared() => {
@@ -231,6 +237,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
             .events
             .fetch_add(group.events, std::sync::atomic::Ordering::Relaxed);
         shared.publish(group.last);
+        crate::metrics::group_durable(started.elapsed(), bytes, &group.kinds, group.last);
     }
     for (reply, result) in group.replies {
         let _ = reply.send(result);

@@ -136,6 +136,8 @@ struct Inner {
     path: PathBuf,
     /// Whether to settle the sled store in `path` once it is closed (see `SledEngine::settle`).
     settle_on_close: bool,
+    /// The free space writes keep (`StoreOptions::min_free_space`).
+    min_free_space: u64,
 }
 
 impl Inner {
@@ -340,6 +342,7 @@ impl Store {
         };
         let opened_from_checkpoint = views.head;
         let checkpoints_on = options.checkpoints.is_some();
+        let min_free_space = options.min_free_space;
         if views.head < head {
             let from = views.head;
             let reported = std::sync::atomic::AtomicU64::new(from);
@@ -395,6 +398,7 @@ impl Store {
                 writer: Some(writer),
                 path,
                 settle_on_close,
+                min_free_space,
             }),
         })
     }
@@ -556,10 +560,27 @@ impl Store {
         if let Some(refusal) = self.write_refusal() {
             return Err(refusal);
         }
-        self.inner
-            .log()
-            .probe()
+        let log = self.inner.log();
+        let reserve = self.inner.min_free_space;
+        if let Ok(Some(available)) = log.available_space() {
+            if reserve > 0 && available < reserve {
+                return Err(format!(
+                    "the disk has {available} bytes free, below the reserve of {reserve}: writes are refused until space is freed"
+                ));
+            }
+        }
+        log.probe()
             .map_err(|e| format!("the log's engine does not answer: {e}"))
+    }
+
+    /// The seq the history index has read the log up to.
+    pub fn history_seq(&self) -> u64 {
+        self.inner.history.as_ref().map_or(0, |history| history.read_to())
+    }
+
+    /// Tasks in the views (expired STOPPED tasks are not).
+    pub fn task_count(&self) -> usize {
+        self.state().task_count()
     }
 
     /// Writer counters.

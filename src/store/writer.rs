@@ -26,7 +26,7 @@ use super::log::{Log, LogValue};
 use super::memory::Views;
 use super::overlay::Overlay;
 use super::Caller;
-use crate::domain::command::ExpireTasks;
+use crate::domain::command::{event_kind_name, ExpireTasks};
 use crate::domain::ids::split_stored_arn;
 use crate::domain::state::StateView;
 use crate::domain::{decide, evolve, Command, CommandContext, EcsException, IdSeed, Reply};
@@ -283,13 +283,16 @@ fn write_checkpoint(dir: &Path, log: &dyn Log, mut stamp: Stamp, views: &Views, 
         }
     };
     match checkpoint::write(dir, stamp, views) {
-        Ok(bytes) => tracing::info!(
-            seq = stamp.head,
-            tasks = views.task_count(),
-            bytes,
-            seconds = started.elapsed().as_secs_f64(),
-            "checkpoint written"
-        ),
+        Ok(bytes) => {
+            crate::metrics::checkpoint_written(stamp.head);
+            tracing::info!(
+                seq = stamp.head,
+                tasks = views.task_count(),
+                bytes,
+                seconds = started.elapsed().as_secs_f64(),
+                "checkpoint written"
+            )
+        }
         Err(e) => tracing::warn!(seq = stamp.head, error = %e, "checkpoint not written"),
     }
 }
@@ -728,6 +731,7 @@ impl WriterState {
         let limit = self.log.append_limit();
         let mut sealed_bytes = 0;
         let mut split_at = None;
+        let mut kinds = Vec::new();
         for (index, (caller, command, _)) in group.iter().enumerate() {
             if let Some(limit) = limit {
                 if index > 0
@@ -764,6 +768,7 @@ impl WriterState {
             };
             for event in decision.events {
                 seq += 1;
+                crate::metrics::tally(&mut kinds, event_kind_name(&event));
                 if let Err(e) = evolve(&mut overlay, seq, &now, &event) {
                     // The views and the log would disagree: write nothing of this group.
                     tracing::error!(seq, error = %e, "cannot apply a decided event; the views may be damaged (run verify)");
@@ -800,6 +805,7 @@ impl WriterState {
             .stats
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
+        crate::metrics::group_decided(group.len());
         if events > 0 {
             if chunk.records() > 0 {
                 values.push(LogValue {
@@ -835,6 +841,7 @@ impl WriterState {
             values,
             views: Arc::clone(&self.working),
             events,
+            kinds,
             commands,
             replies: replies.into_iter().zip(results).collect(),
         });

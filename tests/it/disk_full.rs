@@ -8,7 +8,8 @@
 //!   server still shuts down, and after a restart with space writes resume.
 //!
 //! Both check that nothing acknowledged is lost and `taskledger verify` is clean. The tmpfs is
-//! always unmounted. Does not simulate other I/O errors (see `faults`).
+//! always unmounted. `/readyz` says not ready while the reserve refuses writes and ready once
+//! space is freed. Does not simulate other I/O errors (see `faults`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -19,8 +20,9 @@ use taskledger::store::Store;
 use tonic::transport::Channel;
 use tonic::Code;
 
-use crate::grpc_support::{fargate_definition, fargate_run, spawn_serve};
+use crate::grpc_support::{fargate_definition, fargate_run, spawn_serve_printing};
 use crate::log_check::LogIndex;
+use crate::metrics::{http, printed_address};
 
 /// Unmounts the tmpfs when dropped, even when the test fails.
 struct Mounted(PathBuf);
@@ -39,6 +41,8 @@ impl Drop for Mounted {
 struct Server {
     child: Child,
     address: String,
+    /// Its `--metrics-listen` address (`/readyz`).
+    metrics: String,
 }
 
 impl Drop for Server {
@@ -50,8 +54,15 @@ impl Drop for Server {
 
 impl Server {
     fn start(dir: &Path, min_free_mib: u64) -> Server {
-        let (child, address) = spawn_serve(dir, &["--min-free-mib", &min_free_mib.to_string()]);
-        Server { child, address }
+        let reserve = min_free_mib.to_string();
+        let (child, address, printed) =
+            spawn_serve_printing(dir, &["--min-free-mib", &reserve, "--metrics-listen", "127.0.0.1:0"]);
+        let metrics = printed_address(&printed, "taskledger metrics on ");
+        Server {
+            child,
+            address,
+            metrics,
+        }
     }
 
     async fn client(&self) -> EcsClient<Channel> {
@@ -308,8 +319,12 @@ async fn a_full_disk_fails_writes_with_server_exception_and_loses_nothing_acknow
     let again = client.run_task(fargate_run("prod", "web", 1)).await.unwrap_err();
     assert_server_exception(&again, Code::ResourceExhausted, &["reserve"]);
     assert_readable(&mut client, revisions, &tasks).await;
+    let (ready, body) = http(&server.metrics, "GET", "/readyz", &[], "").await;
+    assert_eq!(ready, 503, "not ready while the reserve refuses writes: {body}");
     // Space is freed: writes resume without a restart.
     remount(&mounted.0, "64m");
+    let (ready, body) = http(&server.metrics, "GET", "/readyz", &[], "").await;
+    assert_eq!(ready, 200, "ready again once there is space: {body}");
     for _ in 0..20 {
         let run = client
             .run_task(fargate_run("prod", "web", 1))

@@ -281,6 +281,14 @@ where
 /// Starts `taskledger serve` on a free loopback port over `dir` (plus `extra` flags); returns the
 /// child and the address it printed.
 pub fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let (child, address, _) = spawn_serve_printing(dir, extra);
+    (child, address)
+}
+
+/// `spawn_serve`, also giving the lines the server printed before its gRPC address (the AWS
+/// and metrics endpoints' addresses).
+pub fn spawn_serve_printing(dir: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut printed = Vec::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskledger"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -298,11 +306,12 @@ pub fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, String) {
                 if let Some(address) = line.strip_prefix("taskledger listening on ") {
                     break address.trim().to_string();
                 }
+                printed.push(line);
             }
             _ => panic!("the server exited without printing its address: {:?}", child.wait()),
         }
     };
-    (child, address)
+    (child, address, printed)
 }
 
 /// A request carrying `request_id` in `x-request-id`, which the log records in its cause.

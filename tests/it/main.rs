@@ -30,6 +30,7 @@ mod ledger;
 mod lifecycle;
 mod linearizability;
 mod log_check;
+mod metrics;
 mod model;
 mod pipeline;
 mod retention;
