@@ -87,6 +87,26 @@ fn total(scrape: &Scrape, metric: &str) -> f64 {
         .sum()
 }
 
+/// The `taskledger_…` and `process_…` metric names in a text (a PromQL expression, the README).
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = ["taskledger_", "process_"].iter().filter_map(|p| rest.find(p)).min() {
+        let preceded = rest[..at].chars().next_back();
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        // Only whole names: not `my_taskledger_x`, not the crate path `taskledger::…`.
+        if preceded.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') || !name[..name.len() - 1].contains('_') {
+            continue;
+        }
+        names.push(name.trim_end_matches('_').to_string());
+    }
+    names
+}
+
 async fn aws_call(address: &str, operation: &str, body: &str) -> u16 {
     let target = format!("{}{operation}", taskledger::api::aws::TARGET_PREFIX);
     let headers = [
@@ -205,6 +225,40 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
             "{base} is not in the catalogue"
         );
         assert!(scrape.docs.contains_key(base), "{base} has no help text");
+    }
+
+    // The dashboard and the README name only metrics that exist, and the README all of them.
+    let rendered: Vec<&str> = scrape.docs.keys().map(String::as_str).collect();
+    let exists = |name: &str| {
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        catalogue.contains_key(base) || rendered.contains(&base)
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard = std::fs::read_to_string(format!("{root}/tools/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let mut named = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            for name in metric_names(target["expr"].as_str().unwrap()) {
+                assert!(
+                    exists(&name),
+                    "the dashboard's panel {} names {name}, which does not exist",
+                    panel["title"]
+                );
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= catalogue.len(), "the dashboard names {named} metrics");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    for name in catalogue.keys() {
+        assert!(readme.contains(&format!("| `{name}` |")), "README's table lacks {name}");
+    }
+    for name in metric_names(&readme) {
+        assert!(exists(&name), "README names {name}, which does not exist");
     }
 
     drop(subscription);
