@@ -232,6 +232,7 @@ fn decide_evolve(c: &mut Criterion) {
             caller: "grpc 127.0.0.1:50000".into(),
             client_token: String::new(),
             group_commit: 40,
+            trace_id: String::new(),
         }),
         event: Some(Event {
             kind: Some(Kind::TaskChanged(TaskChanged {

@@ -186,6 +186,7 @@ async fn step(
         scope,
         request_id: uuid::Uuid::new_v4().to_string(),
         name: CALLER_NAME.to_string(),
+        trace_id: String::new(),
     };
     let describe = DescribeTasksRequest {
         cluster: Some(cluster.clone()),

@@ -145,6 +145,7 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let operation = target(&parts.headers).unwrap_or("").to_string();
     let span = tracing::info_span!("aws_json", operation = %operation, request_id = %request_id, peer = %peer);
+    let trace_id = super::trace_context::continue_trace(&span, &parts.headers);
     let started = std::time::Instant::now();
     let result = async {
         if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
@@ -194,6 +195,7 @@ async fn handle(
             scope,
             request_id: request_id.clone(),
             name: format!("aws-json {peer}"),
+            trace_id,
         };
         match tokio::time::timeout(
             app.options.request_timeout,

@@ -100,6 +100,7 @@ impl LedgerService {
     {
         let request_id = request_id_of(request.metadata());
         let span = rpc_span(Req::OPERATION, request.get_ref().cluster(), &request_id);
+        super::trace_context::continue_trace(&span, request.metadata());
         let outcome = async {
             let scope =
                 scope_of(&self.default_scope, request.metadata()).map_err(|e| status::to_status(&e, &request_id))?;

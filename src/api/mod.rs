@@ -15,6 +15,7 @@
 //!   name on the client side).
 //! - [`server`]: `serve`: Ecs + Ledger + health + reflection, limits, graceful shutdown.
 //! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
+//! - [`trace_context`]: a caller's W3C `traceparent` continued, the trace id into the log.
 //! - [`metrics_http`]: `--metrics-listen`: `/metrics` for Prometheus, `/healthz`, `/readyz`.
 
 pub mod agent;
@@ -25,6 +26,7 @@ pub mod operations;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod trace_context;
 
 pub use agent::AgentOptions;
 pub use ledger::LedgerService;

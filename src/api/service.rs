@@ -59,6 +59,7 @@ impl EcsService {
     {
         let request_id = request_id_of(request.metadata());
         let span = rpc_span(Req::OPERATION, request.get_ref().cluster(), &request_id);
+        let trace_id = super::trace_context::continue_trace(&span, request.metadata());
         let started = std::time::Instant::now();
         let mut exception = "ok";
         let outcome = async {
@@ -74,6 +75,7 @@ impl EcsService {
                 scope,
                 request_id: request_id.clone(),
                 name,
+                trace_id,
             };
             let work = run(self.operations.clone(), caller, request.into_inner());
             match tokio::time::timeout(self.request_timeout, work).await {

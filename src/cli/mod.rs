@@ -9,12 +9,12 @@ mod client;
 mod engine;
 mod progress;
 mod serve;
+mod telemetry;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use telemetry::LogFormat;
 
 /// An event-sourced task-state store that mirrors the Amazon ECS task APIs.
 #[derive(Debug, Parser)]
@@ -30,14 +30,12 @@ pub struct Cli {
         default_value = "text"
     )]
     log_format: LogFormat,
+    /// Export traces (every request's span and what it runs, at info level) to this OTLP/gRPC
+    /// collector, e.g. http://127.0.0.1:4317. A caller's W3C `traceparent` becomes the parent.
+    #[arg(long, global = true, env = "TASKLEDGER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,14 +84,13 @@ pub fn main() -> ExitCode {
         | Command::Tasks(_)
         | Command::Instances(_) => "warn",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
-    }
+    let telemetry = match telemetry::init(cli.log_format, default_level, cli.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Verify(args) => admin::verify(args),
@@ -108,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Tasks(client) => client.run(client::Resource::Tasks),
         Command::Instances(client) => client.run(client::Resource::Instances),
     };
+    drop(telemetry);
     match outcome {
         Ok(code) => code,
         Err(error) => {

@@ -100,6 +100,8 @@ pub struct Caller {
     pub request_id: String,
     /// E.g. `grpc 127.0.0.1:53412`, `aws-json`, `library`, `agent-simulator`.
     pub name: String,
+    /// The W3C trace id of the request's trace (32 hex digits), or empty; goes into the cause.
+    pub trace_id: String,
 }
 
 impl Caller {
@@ -109,6 +111,7 @@ impl Caller {
             scope,
             request_id: uuid::Uuid::new_v4().to_string(),
             name: "library".to_string(),
+            trace_id: String::new(),
         }
     }
 }

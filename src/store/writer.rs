@@ -556,6 +556,7 @@ impl WriterState {
                 scope,
                 request_id: String::new(),
                 name: "retention".to_string(),
+                trace_id: String::new(),
             };
             let full = arns.len() == EXPIRE_BATCH;
             let command = Command::ExpireTasks(ExpireTasks {
@@ -765,6 +766,7 @@ impl WriterState {
                 caller: caller.name.clone(),
                 client_token: command.client_token().unwrap_or_default().to_string(),
                 group_commit: group_start,
+                trace_id: caller.trace_id.clone(),
             };
             for event in decision.events {
                 seq += 1;

@@ -34,3 +34,5 @@ mod metrics;
 mod model;
 mod pipeline;
 mod retention;
+#[cfg(feature = "otel")]
+mod traces;
