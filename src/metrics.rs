@@ -7,9 +7,14 @@
 //! event kind one of the log's.
 //! Does not serve or render anything.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram, Unit};
+
+use crate::domain::lifecycle::DesiredStatus;
 
 /// Requests answered, by `frontend` (`grpc`, `aws`), `operation` and `outcome`.
 pub const REQUESTS: &str = "taskledger_requests_total";
@@ -44,6 +49,13 @@ pub const TASKS: &str = "taskledger_tasks";
 pub const WRITES_REFUSED: &str = "taskledger_writes_refused";
 /// Open Ledger subscriptions (Subscribe streams).
 pub const SUBSCRIBERS: &str = "taskledger_subscribers";
+/// How far the furthest-behind open subscription is behind the head, in seqs.
+pub const SUBSCRIBER_LAG: &str = "taskledger_subscriber_lag_seqs";
+/// Tasks in the views by `region`, `cluster` and `desired_status`, for the `CLUSTERS_SHOWN`
+/// clusters with the most tasks; the others summed under cluster `_other`.
+pub const CLUSTER_TASKS: &str = "taskledger_cluster_tasks";
+/// How many clusters get series of their own in `CLUSTER_TASKS`.
+pub const CLUSTERS_SHOWN: usize = 100;
 
 /// Every metric above with its unit and help text: what the exporter describes and the README's
 /// table lists.
@@ -108,6 +120,8 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "1 while writes cannot succeed (failed write or fsync, free-space reserve, etcd unreachable).",
     ),
     (SUBSCRIBERS, Kind::Gauge, "Open Ledger Subscribe streams."),
+    (SUBSCRIBER_LAG, Kind::Gauge, "How far the furthest-behind open subscription is behind the log's head, in seqs."),
+    (CLUSTER_TASKS, Kind::Gauge, "Tasks in the views by region, cluster and desired_status (the 100 clusters with the most tasks; the rest under cluster _other)."),
 ];
 
 /// A metric's kind, for its description.
@@ -181,26 +195,152 @@ pub(crate) fn tally(kinds: &mut Vec<(&'static str, u64)>, kind: &'static str) {
     }
 }
 
-/// Figures read from the store when metrics are rendered rather than on every change.
-pub fn store_figures(head: u64, history: u64, tasks: usize, writes_refused: bool) {
-    gauge!(HEAD_SEQ).set(head as f64);
-    gauge!(HISTORY_SEQ).set(history as f64);
-    gauge!(TASKS).set(tasks as f64);
-    gauge!(WRITES_REFUSED).set(if writes_refused { 1.0 } else { 0.0 });
+/// What the store says when metrics are rendered (rather than on every change).
+pub struct StoreFigures {
+    pub head: u64,
+    pub history: u64,
+    pub tasks: usize,
+    pub by_cluster: Vec<(String, String, DesiredStatus, usize)>,
+    pub writes_refused: bool,
 }
 
-/// Counts one open subscription for as long as it lives.
-pub struct Subscriber(());
+/// Sets the gauges read from the store when metrics are rendered.
+pub fn store_figures(figures: StoreFigures) {
+    gauge!(HEAD_SEQ).set(figures.head as f64);
+    gauge!(HISTORY_SEQ).set(figures.history as f64);
+    gauge!(TASKS).set(figures.tasks as f64);
+    gauge!(WRITES_REFUSED).set(if figures.writes_refused { 1.0 } else { 0.0 });
+    gauge!(SUBSCRIBER_LAG).set(subscriber_lag(figures.head) as f64);
+    cluster_tasks(figures.by_cluster);
+}
+
+/// The open subscriptions' positions (the last seq each has delivered or passed over).
+static POSITIONS: Mutex<Vec<Weak<AtomicU64>>> = Mutex::new(Vec::new());
+
+/// Counts one open subscription, and where it is in the log, for as long as it lives.
+pub struct Subscriber(Arc<AtomicU64>);
 
 impl Subscriber {
-    pub fn opened() -> Subscriber {
+    /// A subscription that has delivered everything up to `position`.
+    pub fn opened(position: u64) -> Subscriber {
         gauge!(SUBSCRIBERS).increment(1.0);
-        Subscriber(())
+        let at = Arc::new(AtomicU64::new(position));
+        let mut positions = POSITIONS.lock().unwrap_or_else(|p| p.into_inner());
+        positions.retain(|p| p.strong_count() > 0);
+        positions.push(Arc::downgrade(&at));
+        Subscriber(at)
+    }
+
+    /// It has delivered (or passed over) everything up to `position`.
+    pub fn at(&self, position: u64) {
+        self.0.store(position, Ordering::Relaxed);
     }
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
         gauge!(SUBSCRIBERS).decrement(1.0);
+    }
+}
+
+/// The furthest any open subscription is behind `head`, in seqs.
+fn subscriber_lag(head: u64) -> u64 {
+    let positions = POSITIONS.lock().unwrap_or_else(|p| p.into_inner());
+    positions
+        .iter()
+        .filter_map(Weak::upgrade)
+        .map(|at| head.saturating_sub(at.load(Ordering::Relaxed)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Series of `CLUSTER_TASKS` set at the last rendering, so one that is gone is set to 0.
+static CLUSTERS_SHOWN_LAST: Mutex<BTreeSet<(String, String, &'static str)>> = Mutex::new(BTreeSet::new());
+
+/// `CLUSTER_TASKS` from the views' counts (region, cluster, desired status, tasks): the
+/// `CLUSTERS_SHOWN` clusters with the most tasks each, the rest summed under cluster `_other`.
+fn cluster_tasks(mut counts: Vec<(String, String, DesiredStatus, usize)>) {
+    let mut totals: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (region, cluster, _, tasks) in &counts {
+        *totals.entry((region.clone(), cluster.clone())).or_default() += tasks;
+    }
+    let mut ranked: Vec<((String, String), usize)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let shown: BTreeSet<(String, String)> = ranked.into_iter().take(CLUSTERS_SHOWN).map(|(k, _)| k).collect();
+    let mut series: BTreeMap<(String, String, &'static str), usize> = BTreeMap::new();
+    for (region, cluster, desired, tasks) in counts.drain(..) {
+        let key = if shown.contains(&(region.clone(), cluster.clone())) {
+            (region, cluster)
+        } else {
+            (String::new(), "_other".to_string())
+        };
+        *series.entry((key.0, key.1, desired.as_str())).or_default() += tasks;
+    }
+    let mut last = CLUSTERS_SHOWN_LAST.lock().unwrap_or_else(|p| p.into_inner());
+    for gone in last.iter().filter(|key| !series.contains_key(*key)) {
+        let (region, cluster, desired) = gone.clone();
+        gauge!(CLUSTER_TASKS, "region" => region, "cluster" => cluster, "desired_status" => desired).set(0.0);
+    }
+    last.clear();
+    for ((region, cluster, desired), tasks) in series {
+        last.insert((region.clone(), cluster.clone(), desired));
+        gauge!(CLUSTER_TASKS, "region" => region, "cluster" => cluster, "desired_status" => desired).set(tasks as f64);
+    }
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::*;
+
+    fn figures(by_cluster: Vec<(String, String, DesiredStatus, usize)>) -> StoreFigures {
+        StoreFigures {
+            head: 10,
+            history: 10,
+            tasks: 0,
+            by_cluster,
+            writes_refused: false,
+        }
+    }
+
+    fn line<'a>(text: &'a str, cluster: &str) -> Option<&'a str> {
+        let needle = format!("cluster=\"{cluster}\"");
+        text.lines()
+            .find(|l| l.starts_with(CLUSTER_TASKS) && l.contains(&needle))
+    }
+
+    #[test]
+    fn the_clusters_with_the_most_tasks_get_series_of_their_own_and_a_gone_one_drops_to_zero() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let cluster = |i: usize| {
+            (
+                "us-east-1".to_string(),
+                format!("c{i:03}"),
+                DesiredStatus::Running,
+                i + 1,
+            )
+        };
+        metrics::with_local_recorder(&recorder, || {
+            store_figures(figures((0..CLUSTERS_SHOWN + 5).map(cluster).collect()));
+        });
+        let text = handle.render();
+        // c000…c004 hold the fewest tasks (1…5): summed under _other.
+        assert!(line(&text, "_other").is_some_and(|l| l.ends_with(" 15")), "{text}");
+        assert!(line(&text, "c004").is_none(), "{text}");
+        assert!(line(&text, "c005").is_some_and(|l| l.ends_with(" 6")), "{text}");
+        let series = text.lines().filter(|l| l.starts_with(CLUSTER_TASKS)).count();
+        assert_eq!(series, CLUSTERS_SHOWN + 1);
+
+        // The biggest cluster is deleted: its series says 0, and c004 now has one of its own.
+        metrics::with_local_recorder(&recorder, || {
+            store_figures(figures((0..CLUSTERS_SHOWN + 4).map(cluster).collect()));
+        });
+        let text = handle.render();
+        assert!(
+            line(&text, &format!("c{:03}", CLUSTERS_SHOWN + 4)).is_some_and(|l| l.ends_with(" 0")),
+            "{text}"
+        );
+        assert!(line(&text, "c004").is_some_and(|l| l.ends_with(" 5")), "{text}");
+        assert!(line(&text, "_other").is_some_and(|l| l.ends_with(" 10")), "{text}");
     }
 }

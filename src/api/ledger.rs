@@ -157,7 +157,7 @@ impl LedgerService {
             request_id: call.request_id,
             delivered,
             _permit: permit,
-            _counted: crate::metrics::Subscriber::opened(),
+            counted: crate::metrics::Subscriber::opened(delivered),
         };
         tokio::spawn(pump.run(subscription).instrument(tracing::Span::current()));
         Ok(SubscriptionStream { receiver })
@@ -505,8 +505,8 @@ struct Pump {
     /// Everything up to this seq has been sent (or examined and dropped by the filter).
     delivered: u64,
     _permit: OwnedSemaphorePermit,
-    /// Counts the subscription in `taskledger_subscribers` while it lives.
-    _counted: crate::metrics::Subscriber,
+    /// Counts the subscription in `taskledger_subscribers` while it lives, and where it is.
+    counted: crate::metrics::Subscriber,
 }
 
 /// Deliveries read per trip to the blocking pool.
@@ -557,6 +557,7 @@ impl Pump {
             if items.is_empty() {
                 // Caught up: wait for a commit, or until a checkpoint is due.
                 let after = subscription.position() - 1;
+                self.counted.at(after);
                 let stopping = tokio::select! {
                     biased;
                     () = self.sender.closed() => break "the subscriber left",
@@ -577,7 +578,10 @@ impl Pump {
                     _ = self.shutdown.wait_for(|stop| *stop) => None,
                 };
                 match sent {
-                    Some(true) => self.delivered = self.delivered.max(position),
+                    Some(true) => {
+                        self.delivered = self.delivered.max(position);
+                        self.counted.at(self.delivered);
+                    }
                     Some(false) => break 'pump "the subscriber left",
                     None => break 'pump self.say_goodbye().await,
                 }

@@ -75,8 +75,13 @@ async fn render(State(store): State<Store>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "no metrics recorder\n").into_response();
     };
     let body = tokio::task::spawn_blocking(move || {
-        let refused = store.writable().is_err();
-        crate::metrics::store_figures(store.head_seq(), store.history_seq(), store.task_count(), refused);
+        crate::metrics::store_figures(crate::metrics::StoreFigures {
+            head: store.head_seq(),
+            history: store.history_seq(),
+            tasks: store.task_count(),
+            by_cluster: store.tasks_by_cluster(),
+            writes_refused: store.writable().is_err(),
+        });
         process.collect();
         handle.run_upkeep();
         handle.render()

@@ -34,6 +34,10 @@ pub struct Cli {
     /// collector, e.g. http://127.0.0.1:4317. A caller's W3C `traceparent` becomes the parent.
     #[arg(long, global = true, env = "TASKLEDGER_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// The share of requests traced when they come without a sampled `traceparent`, 0 to 1
+    /// (those with one follow their caller's decision). Every span exported costs the server.
+    #[arg(long, global = true, env = "TASKLEDGER_OTLP_SAMPLE_RATIO", default_value_t = 1.0)]
+    otlp_sample_ratio: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,7 +88,11 @@ pub fn main() -> ExitCode {
         | Command::Tasks(_)
         | Command::Instances(_) => "warn",
     };
-    let telemetry = match telemetry::init(cli.log_format, default_level, cli.otlp_endpoint.as_deref()) {
+    let otlp = cli.otlp_endpoint.as_deref().map(|endpoint| telemetry::Otlp {
+        endpoint,
+        ratio: cli.otlp_sample_ratio,
+    });
+    let telemetry = match telemetry::init(cli.log_format, default_level, otlp) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("error: {error:#}");

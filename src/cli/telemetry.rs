@@ -35,9 +35,16 @@ impl Drop for Telemetry {
     }
 }
 
+/// Where traces go and how many: `ratio` of the requests that come without a sampled
+/// `traceparent` (those that come with one are traced as their caller decided).
+pub struct Otlp<'a> {
+    pub endpoint: &'a str,
+    pub ratio: f64,
+}
+
 /// Installs the global subscriber: logs at `default_level` unless `RUST_LOG` says otherwise,
-/// and traces to `otlp_endpoint` when given.
-pub fn init(format: LogFormat, default_level: &str, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
+/// and traces over OTLP when asked.
+pub fn init(format: LogFormat, default_level: &str, otlp: Option<Otlp>) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
@@ -47,16 +54,16 @@ pub fn init(format: LogFormat, default_level: &str, otlp_endpoint: Option<&str>)
     #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
     let mut layers = vec![logs.with_filter(filter).boxed()];
     #[cfg(feature = "otel")]
-    let traces = match otlp_endpoint {
-        Some(endpoint) => {
-            let (layer, traces) = otlp(endpoint)?;
+    let traces = match otlp {
+        Some(to) => {
+            let (layer, traces) = otlp_layer(to)?;
             layers.push(layer);
             Some(traces)
         }
         None => None,
     };
     #[cfg(not(feature = "otel"))]
-    if otlp_endpoint.is_some() {
+    if otlp.is_some() {
         anyhow::bail!("--otlp-endpoint needs a taskledger built with the `otel` feature");
     }
     tracing_subscriber::registry().with(layers).init();
@@ -66,13 +73,13 @@ pub fn init(format: LogFormat, default_level: &str, otlp_endpoint: Option<&str>)
     })
 }
 
-/// A layer exporting taskledger's spans at info level and above to `endpoint` over OTLP/gRPC.
-/// tonic's client needs a tokio runtime: it gets one of its own, which lives as long as the
-/// exporter and shares nothing with the server's.
+/// A layer exporting taskledger's spans at info level and above over OTLP/gRPC. tonic's client
+/// needs a tokio runtime: it gets one of its own, which lives as long as the exporter and shares
+/// nothing with the server's.
 #[cfg(feature = "otel")]
 #[allow(clippy::type_complexity)]
-fn otlp(
-    endpoint: &str,
+fn otlp_layer(
+    Otlp { endpoint, ratio }: Otlp,
 ) -> anyhow::Result<(
     Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>,
     (opentelemetry_sdk::trace::SdkTracerProvider, tokio::runtime::Runtime),
@@ -98,7 +105,15 @@ fn otlp(
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name("taskledger")
         .build();
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&ratio),
+        "--otlp-sample-ratio must be between 0 and 1, not {ratio}"
+    );
+    let sampler = opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(ratio),
+    ));
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();

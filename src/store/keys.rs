@@ -184,6 +184,20 @@ pub fn task_listing(listing: &TaskListing) -> Vec<u8> {
     }
 }
 
+/// The region, cluster and desired status a `task_listing` prefix of `TaskIndex::Cluster` names.
+pub fn parse_cluster_listing(prefix: &[u8]) -> Option<(String, String, DesiredStatus)> {
+    let rest = prefix.strip_prefix(&[TASK_BY_CLUSTER])?;
+    let mut parts = rest.splitn(4, |b| *b == 0);
+    let (region, _account, cluster, desired) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let desired = match desired {
+        [b'R'] => DesiredStatus::Running,
+        [b'S'] => DesiredStatus::Stopped,
+        _ => return None,
+    };
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();
+    Some((text(region)?, text(cluster)?, desired))
+}
+
 /// The prefix of the tasks placed on an instance with one desired status.
 pub fn tasks_on_instance(instance_id: &str, desired: DesiredStatus) -> Vec<u8> {
     key(TASK_BY_INSTANCE, &[instance_id.as_bytes(), &[desired_byte(desired)]])
@@ -304,6 +318,23 @@ mod tests {
         assert!(a < b);
         let prefix = task_definitions_by_status(&scope, TaskDefinitionStatus::Active, None);
         assert_eq!(split_family_revision(&a[prefix.len()..]), Some(("web".to_string(), 9)));
+    }
+
+    #[test]
+    fn a_clusters_listing_names_its_region_cluster_and_desired_status() {
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let listing = |index| TaskListing {
+                scope: Scope::new("eu-west-1", "123456789012").unwrap(),
+                cluster: "prod-1".to_string(),
+                desired,
+                index,
+            };
+            let prefix = task_listing(&listing(TaskIndex::Cluster));
+            let parsed = parse_cluster_listing(&prefix);
+            assert_eq!(parsed, Some(("eu-west-1".into(), "prod-1".into(), desired)));
+            let family = task_listing(&listing(TaskIndex::Family("web".into())));
+            assert_eq!(parse_cluster_listing(&family), None);
+        }
     }
 
     #[test]

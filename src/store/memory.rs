@@ -197,6 +197,19 @@ impl Views {
         self.tasks.len()
     }
 
+    /// How many tasks each cluster holds, by desired status: (region, cluster, desired, count).
+    /// Reads the sizes of the clusters' listings, so it costs in proportion to the clusters.
+    pub fn tasks_by_cluster(&self) -> Vec<(String, String, DesiredStatus, usize)> {
+        let (from, to): (&[u8], &[u8]) = (&[keys::TASK_BY_CLUSTER], &[keys::TASK_BY_CLUSTER + 1]);
+        self.listings
+            .range::<_, [u8]>((Bound::Included(from), Bound::Excluded(to)))
+            .filter_map(|(listing, ids)| {
+                let (region, cluster, desired) = keys::parse_cluster_listing(listing)?;
+                Some((region, cluster, desired, ids.len()))
+            })
+            .collect()
+    }
+
     /// Applies a group's changes; the writer calls it only after the group is durable.
     pub fn apply(&mut self, batch: ViewBatch, head: u64) {
         for write in batch.tasks {

@@ -586,6 +586,11 @@ impl Store {
         self.state().task_count()
     }
 
+    /// Tasks in the views by cluster and desired status: (region, cluster, desired, count).
+    pub fn tasks_by_cluster(&self) -> Vec<(String, String, crate::domain::lifecycle::DesiredStatus, usize)> {
+        self.state().tasks_by_cluster()
+    }
+
     /// Writer counters.
     pub fn stats(&self) -> &WriterStats {
         &self.inner.shared.stats

@@ -203,6 +203,21 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
     );
     assert_eq!(value(&scrape, "taskledger_tasks", &[]), 2.0);
     assert_eq!(value(&scrape, "taskledger_subscribers", &[]), 1.0);
+    let lag = value(&scrape, "taskledger_subscriber_lag_seqs", &[]);
+    assert!((0.0..=head).contains(&lag), "lag {lag}, head {head}");
+    let in_cluster = |desired| {
+        value(
+            &scrape,
+            "taskledger_cluster_tasks",
+            &[("region", "us-east-1"), ("cluster", "m"), ("desired_status", desired)],
+        )
+    };
+    assert_eq!(in_cluster("RUNNING"), 2.0);
+    assert_eq!(
+        total(&scrape, "taskledger_cluster_tasks"),
+        2.0,
+        "no other cluster has tasks"
+    );
     assert_eq!(value(&scrape, "taskledger_writes_refused", &[]), 0.0);
     assert!(value(&scrape, "taskledger_commit_groups_total", &[]) >= 3.0);
     assert!(value(&scrape, "taskledger_log_appended_bytes_total", &[]) > 0.0);
