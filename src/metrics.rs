@@ -49,6 +49,10 @@ pub const TASKS: &str = "taskledger_tasks";
 pub const WRITES_REFUSED: &str = "taskledger_writes_refused";
 /// Open Ledger subscriptions (Subscribe streams).
 pub const SUBSCRIBERS: &str = "taskledger_subscribers";
+/// Bytes the log's engine holds on disk.
+pub const DISK_BYTES: &str = "taskledger_store_disk_bytes";
+/// Free bytes of the data directory's filesystem (the free-space reserve's basis).
+pub const AVAILABLE_BYTES: &str = "taskledger_disk_available_bytes";
 /// How far the furthest-behind open subscription is behind the head, in seqs.
 pub const SUBSCRIBER_LAG: &str = "taskledger_subscriber_lag_seqs";
 /// Tasks in the views by `region`, `cluster` and `desired_status`, for the `CLUSTERS_SHOWN`
@@ -120,6 +124,8 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "1 while writes cannot succeed (failed write or fsync, free-space reserve, etcd unreachable).",
     ),
     (SUBSCRIBERS, Kind::Gauge, "Open Ledger Subscribe streams."),
+    (DISK_BYTES, Kind::Gauge, "Bytes the store holds on disk: sled's files, or on etcd the local files and etcd's database."),
+    (AVAILABLE_BYTES, Kind::Gauge, "Free bytes of the data directory's filesystem; writes are refused below --min-free-mib."),
     (SUBSCRIBER_LAG, Kind::Gauge, "How far the furthest-behind open subscription is behind the log's head, in seqs."),
     (CLUSTER_TASKS, Kind::Gauge, "Tasks in the views by region, cluster and desired_status (the 100 clusters with the most tasks; the rest under cluster _other)."),
 ];
@@ -202,6 +208,9 @@ pub struct StoreFigures {
     pub tasks: usize,
     pub by_cluster: Vec<(String, String, DesiredStatus, usize)>,
     pub writes_refused: bool,
+    /// Bytes on disk and free, where they could be read.
+    pub disk_bytes: Option<u64>,
+    pub available_bytes: Option<u64>,
 }
 
 /// Sets the gauges read from the store when metrics are rendered.
@@ -211,6 +220,12 @@ pub fn store_figures(figures: StoreFigures) {
     gauge!(TASKS).set(figures.tasks as f64);
     gauge!(WRITES_REFUSED).set(if figures.writes_refused { 1.0 } else { 0.0 });
     gauge!(SUBSCRIBER_LAG).set(subscriber_lag(figures.head) as f64);
+    if let Some(bytes) = figures.disk_bytes {
+        gauge!(DISK_BYTES).set(bytes as f64);
+    }
+    if let Some(bytes) = figures.available_bytes {
+        gauge!(AVAILABLE_BYTES).set(bytes as f64);
+    }
     cluster_tasks(figures.by_cluster);
 }
 
@@ -299,6 +314,8 @@ mod tests {
             tasks: 0,
             by_cluster,
             writes_refused: false,
+            disk_bytes: None,
+            available_bytes: None,
         }
     }
 

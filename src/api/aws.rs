@@ -144,7 +144,13 @@ async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let operation = target(&parts.headers).unwrap_or("").to_string();
-    let span = tracing::info_span!("aws_json", operation = %operation, request_id = %request_id, peer = %peer);
+    let span = tracing::info_span!(
+        "aws_json",
+        operation = %operation,
+        request_id = %request_id,
+        peer = %peer,
+        trace_id = tracing::field::Empty
+    );
     let trace_id = super::trace_context::continue_trace(&span, &parts.headers);
     let started = std::time::Instant::now();
     let result = async {

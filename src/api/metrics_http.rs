@@ -81,6 +81,8 @@ async fn render(State(store): State<Store>) -> Response {
             tasks: store.task_count(),
             by_cluster: store.tasks_by_cluster(),
             writes_refused: store.writable().is_err(),
+            disk_bytes: store.size_on_disk().ok(),
+            available_bytes: store.available_space(),
         });
         process.collect();
         handle.run_upkeep();

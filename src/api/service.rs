@@ -146,6 +146,7 @@ pub(super) fn rpc_span(operation: &'static str, cluster: Option<&str>, request_i
         operation,
         cluster = tracing::field::Empty,
         request_id = %request_id,
+        trace_id = tracing::field::Empty,
     );
     if let Some(cluster) = cluster {
         span.record("cluster", tracing::field::debug(loggable(cluster)));

@@ -24,9 +24,18 @@ impl Headers for axum::http::HeaderMap {
 
 /// Makes `span` a child of the caller's trace (when traces are exported and the caller sent a
 /// valid `traceparent`) and returns the request's trace id: 32 lowercase hex digits, or empty
-/// when the request is in no trace.
-#[cfg(feature = "otel")]
+/// when the request is in no trace. The id is also recorded in the span's `trace_id` field,
+/// when it has one, so every log line of the request carries it.
 pub fn continue_trace(span: &tracing::Span, headers: &impl Headers) -> String {
+    let trace_id = trace_id_of(span, headers);
+    if !trace_id.is_empty() {
+        span.record("trace_id", trace_id.as_str());
+    }
+    trace_id
+}
+
+#[cfg(feature = "otel")]
+fn trace_id_of(span: &tracing::Span, headers: &impl Headers) -> String {
     use opentelemetry::propagation::{Extractor, TextMapPropagator};
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -58,7 +67,7 @@ pub fn continue_trace(span: &tracing::Span, headers: &impl Headers) -> String {
 }
 
 #[cfg(not(feature = "otel"))]
-pub fn continue_trace(_span: &tracing::Span, _headers: &impl Headers) -> String {
+fn trace_id_of(_span: &tracing::Span, _headers: &impl Headers) -> String {
     String::new()
 }
 

@@ -37,6 +37,7 @@ impl Drop for Telemetry {
 
 /// Where traces go and how many: `ratio` of the requests that come without a sampled
 /// `traceparent` (those that come with one are traced as their caller decided).
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
 pub struct Otlp<'a> {
     pub endpoint: &'a str,
     pub ratio: f64,

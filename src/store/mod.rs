@@ -586,6 +586,11 @@ impl Store {
         self.state().task_count()
     }
 
+    /// Free bytes where the store grows (the data directory's filesystem), where it is known.
+    pub fn available_space(&self) -> Option<u64> {
+        self.inner.log().available_space().ok().flatten()
+    }
+
     /// Tasks in the views by cluster and desired status: (region, cluster, desired, count).
     pub fn tasks_by_cluster(&self) -> Vec<(String, String, crate::domain::lifecycle::DesiredStatus, usize)> {
         self.state().tasks_by_cluster()

@@ -4,7 +4,7 @@
 //! one of the catalogue's (or the process's) with help text; `/healthz` and `/readyz` answer, and
 //! readiness turns false while the free-space reserve refuses writes (and back, as space is
 //! freed, in `disk_full`). And `--log-format json`: one object a line, a request's lines carrying
-//! its operation and request id.
+//! its operation, request id and trace id.
 
 use std::collections::HashMap;
 
@@ -223,6 +223,8 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
     assert!(value(&scrape, "taskledger_log_appended_bytes_total", &[]) > 0.0);
     assert!(value(&scrape, "taskledger_log_append_duration_seconds_count", &[]) >= 3.0);
     assert!(value(&scrape, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(value(&scrape, "taskledger_store_disk_bytes", &[]) > 0.0);
+    assert!(value(&scrape, "taskledger_disk_available_bytes", &[]) > 0.0);
 
     // Every metric is the catalogue's or the process's, and says what it is.
     let catalogue: HashMap<&str, &str> = taskledger::metrics::CATALOGUE
@@ -326,7 +328,7 @@ async fn readiness_is_false_while_the_free_space_reserve_refuses_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_are_one_object_a_line_with_the_requests_operation_and_id() {
+async fn json_logs_are_one_object_a_line_with_the_requests_operation_request_id_and_trace_id() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -348,12 +350,12 @@ async fn json_logs_are_one_object_a_line_with_the_requests_operation_and_id() {
         }
     };
     let mut client = EcsClient::connect(format!("http://{address}")).await.unwrap();
-    let refused = client
-        .run_task(crate::grpc_support::with_request_id(
-            "json-logs-1",
-            fargate_run("nowhere", "web", 1),
-        ))
-        .await;
+    let mut request = crate::grpc_support::with_request_id("json-logs-1", fargate_run("nowhere", "web", 1));
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().unwrap());
+    let refused = client.run_task(request).await;
     assert_eq!(exception(refused), "ClusterNotFoundException");
     // SIGTERM: the server logs its shutdown and exits, so the file holds every line.
     let terminated = Command::new("kill")
@@ -377,6 +379,11 @@ async fn json_logs_are_one_object_a_line_with_the_requests_operation_and_id() {
         .unwrap_or_else(|| panic!("the refusal was not logged: {text}"));
     assert_eq!(refusal["span"]["request_id"], "json-logs-1", "{refusal}");
     assert_eq!(refusal["span"]["operation"], "RunTask", "{refusal}");
+    #[cfg(feature = "otel")]
+    assert_eq!(
+        refusal["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "{refusal}"
+    );
     assert!(
         logged.iter().any(|l| l["fields"]["message"] == "store closed"),
         "{text}"
