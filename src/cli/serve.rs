@@ -162,11 +162,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let aws = match args.aws_listen {
-            Some(aws_address) => {
-                let listener = tokio::net::TcpListener::bind(aws_address)
-                    .await
-                    .with_context(|| format!("cannot listen on {aws_address} for --aws-listen"))?;
-                let bound = listener.local_addr().context("reading the bound address")?;
+            Some(address) => {
+                let (listener, bound) = bind(address, "--aws-listen").await?;
                 if !bound.ip().is_loopback() {
                     tracing::warn!(%bound, "AWS endpoint listening beyond loopback: signatures are not verified");
                 }
@@ -183,10 +180,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let metrics = match args.metrics_listen {
             Some(address) => {
-                let listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("cannot listen on {address} for --metrics-listen"))?;
-                let bound = listener.local_addr().context("reading the bound address")?;
+                let (listener, bound) = bind(address, "--metrics-listen").await?;
                 if !bound.ip().is_loopback() {
                     tracing::warn!(%bound, "metrics endpoint listening beyond loopback: it has no authentication");
                 }
@@ -228,6 +222,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(store);
     tracing::info!("store closed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A listener for one of the extra endpoints, and the address it got.
+async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for {flag}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    Ok((listener, bound))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -173,11 +173,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
         // conflicting append. Without an answer from the engine they stand as decided.
         match log.current_head() {
             Ok(head) if head > group.expected_head => {
-                shared
-                    .stats
-                    .conflicts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                crate::metrics::conflict();
+                count_conflict(shared);
                 return Some(group);
             }
             Ok(_) => {}
@@ -196,11 +192,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
                     head,
                     "another server appended first; deciding the group again"
                 );
-                shared
-                    .stats
-                    .conflicts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                crate::metrics::conflict();
+                count_conflict(shared);
                 return Some(group);
             }
             Err(e) if log.shared() => {
@@ -243,6 +235,15 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
         let _ = reply.send(result);
     }
     None
+}
+
+/// A group to decide again because another server appended first.
+fn count_conflict(shared: &Shared) {
+    shared
+        .stats
+        .conflicts
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::conflict();
 }
 
 fn answer_all(replies: Vec<(ReplyTo, StoreResult<Executed>)>, error: impl Fn() -> StoreError) {
