@@ -58,7 +58,10 @@ pub const SUBSCRIBER_LAG: &str = "taskledger_subscriber_lag_seqs";
 /// Tasks in the views by `region`, `cluster` and `desired_status`, for the `CLUSTERS_SHOWN`
 /// clusters with the most tasks; the others summed under cluster `_other`.
 pub const CLUSTER_TASKS: &str = "taskledger_cluster_tasks";
-/// How many clusters get series of their own in `CLUSTER_TASKS`.
+/// ACTIVE clusters' PENDING and RUNNING tasks (`last_status`), as DescribeClusters counts them,
+/// by `region` and `cluster`; capped as `CLUSTER_TASKS` is.
+pub const CLUSTER_ACTIVE_TASKS: &str = "taskledger_cluster_active_tasks";
+/// How many clusters get series of their own in `CLUSTER_TASKS` and `CLUSTER_ACTIVE_TASKS`.
 pub const CLUSTERS_SHOWN: usize = 100;
 
 /// Every metric above with its unit and help text: what the exporter describes and the README's
@@ -127,6 +130,7 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
     (DISK_BYTES, Kind::Gauge, "Bytes the store holds on disk: sled's files, or on etcd the local files and etcd's database."),
     (AVAILABLE_BYTES, Kind::Gauge, "Free bytes of the data directory's filesystem; writes are refused below --min-free-mib."),
     (SUBSCRIBER_LAG, Kind::Gauge, "How far the furthest-behind open subscription is behind the log's head, in seqs."),
+    (CLUSTER_ACTIVE_TASKS, Kind::Gauge, "PENDING and RUNNING tasks of ACTIVE clusters by region, cluster and last_status, as DescribeClusters counts them (capped like taskledger_cluster_tasks)."),
     (CLUSTER_TASKS, Kind::Gauge, "Tasks in the views by region, cluster and desired_status (the 100 clusters with the most tasks; the rest under cluster _other)."),
 ];
 
@@ -207,6 +211,8 @@ pub struct StoreFigures {
     pub history: u64,
     pub tasks: usize,
     pub by_cluster: Vec<(String, String, DesiredStatus, usize)>,
+    /// ACTIVE clusters' (region, cluster, pending, running).
+    pub active_by_cluster: Vec<(String, String, usize, usize)>,
     pub writes_refused: bool,
     /// Bytes on disk and free, where they could be read.
     pub disk_bytes: Option<u64>,
@@ -226,7 +232,28 @@ pub fn store_figures(figures: StoreFigures) {
     if let Some(bytes) = figures.available_bytes {
         gauge!(AVAILABLE_BYTES).set(bytes as f64);
     }
-    cluster_tasks(figures.by_cluster);
+    let by_desired = figures
+        .by_cluster
+        .into_iter()
+        .map(|(region, cluster, desired, tasks)| (region, cluster, desired.as_str(), tasks))
+        .collect();
+    per_cluster(CLUSTER_TASKS, "desired_status", &CLUSTER_TASKS_SHOWN, by_desired);
+    let by_status = figures
+        .active_by_cluster
+        .into_iter()
+        .flat_map(|(region, cluster, pending, running)| {
+            [
+                (region.clone(), cluster.clone(), "PENDING", pending),
+                (region, cluster, "RUNNING", running),
+            ]
+        })
+        .collect();
+    per_cluster(
+        CLUSTER_ACTIVE_TASKS,
+        "last_status",
+        &CLUSTER_ACTIVE_TASKS_SHOWN,
+        by_status,
+    );
 }
 
 /// The open subscriptions' positions (the last seq each has delivered or passed over).
@@ -269,12 +296,19 @@ fn subscriber_lag(head: u64) -> u64 {
         .unwrap_or(0)
 }
 
-/// Series of `CLUSTER_TASKS` set at the last rendering, so one that is gone is set to 0.
-static CLUSTERS_SHOWN_LAST: Mutex<BTreeSet<(String, String, &'static str)>> = Mutex::new(BTreeSet::new());
+/// The series set at the last rendering, by metric, so one that is gone is set to 0.
+type Shown = BTreeSet<(String, String, &'static str)>;
+static CLUSTER_TASKS_SHOWN: Mutex<Shown> = Mutex::new(BTreeSet::new());
+static CLUSTER_ACTIVE_TASKS_SHOWN: Mutex<Shown> = Mutex::new(BTreeSet::new());
 
-/// `CLUSTER_TASKS` from the views' counts (region, cluster, desired status, tasks): the
+/// Sets `metric` (labels `region`, `cluster` and `label`) from per-cluster counts: the
 /// `CLUSTERS_SHOWN` clusters with the most tasks each, the rest summed under cluster `_other`.
-fn cluster_tasks(mut counts: Vec<(String, String, DesiredStatus, usize)>) {
+fn per_cluster(
+    metric: &'static str,
+    label: &'static str,
+    shown_last: &Mutex<Shown>,
+    mut counts: Vec<(String, String, &'static str, usize)>,
+) {
     let mut totals: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (region, cluster, _, tasks) in &counts {
         *totals.entry((region.clone(), cluster.clone())).or_default() += tasks;
@@ -283,23 +317,23 @@ fn cluster_tasks(mut counts: Vec<(String, String, DesiredStatus, usize)>) {
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let shown: BTreeSet<(String, String)> = ranked.into_iter().take(CLUSTERS_SHOWN).map(|(k, _)| k).collect();
     let mut series: BTreeMap<(String, String, &'static str), usize> = BTreeMap::new();
-    for (region, cluster, desired, tasks) in counts.drain(..) {
+    for (region, cluster, value, tasks) in counts.drain(..) {
         let key = if shown.contains(&(region.clone(), cluster.clone())) {
             (region, cluster)
         } else {
             (String::new(), "_other".to_string())
         };
-        *series.entry((key.0, key.1, desired.as_str())).or_default() += tasks;
+        *series.entry((key.0, key.1, value)).or_default() += tasks;
     }
-    let mut last = CLUSTERS_SHOWN_LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last = shown_last.lock().unwrap_or_else(|p| p.into_inner());
     for gone in last.iter().filter(|key| !series.contains_key(*key)) {
-        let (region, cluster, desired) = gone.clone();
-        gauge!(CLUSTER_TASKS, "region" => region, "cluster" => cluster, "desired_status" => desired).set(0.0);
+        let (region, cluster, value) = gone.clone();
+        gauge!(metric, "region" => region, "cluster" => cluster, label => value).set(0.0);
     }
     last.clear();
-    for ((region, cluster, desired), tasks) in series {
-        last.insert((region.clone(), cluster.clone(), desired));
-        gauge!(CLUSTER_TASKS, "region" => region, "cluster" => cluster, "desired_status" => desired).set(tasks as f64);
+    for ((region, cluster, value), tasks) in series {
+        last.insert((region.clone(), cluster.clone(), value));
+        gauge!(metric, "region" => region, "cluster" => cluster, label => value).set(tasks as f64);
     }
 }
 
@@ -313,6 +347,7 @@ mod tests {
             history: 10,
             tasks: 0,
             by_cluster,
+            active_by_cluster: Vec::new(),
             writes_refused: false,
             disk_bytes: None,
             available_bytes: None,

@@ -80,6 +80,7 @@ async fn render(State(store): State<Store>) -> Response {
             history: store.history_seq(),
             tasks: store.task_count(),
             by_cluster: store.tasks_by_cluster(),
+            active_by_cluster: store.cluster_task_counts(),
             writes_refused: store.writable().is_err(),
             disk_bytes: store.size_on_disk().ok(),
             available_bytes: store.available_space(),

@@ -112,6 +112,17 @@ pub fn cluster(scope: &Scope, name: &str) -> Vec<u8> {
     key(CLUSTER, &[&scope_part(scope), name.as_bytes()])
 }
 
+/// The region and name a `cluster` key names.
+pub fn parse_cluster(key: &[u8]) -> Option<(String, String)> {
+    let rest = key.strip_prefix(&[CLUSTER])?;
+    let mut parts = rest.splitn(3, |b| *b == 0);
+    let (region, _account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((
+        String::from_utf8(region.to_vec()).ok()?,
+        String::from_utf8(name.to_vec()).ok()?,
+    ))
+}
+
 pub fn cluster_prefix(scope: &Scope) -> Vec<u8> {
     key(CLUSTER, &[&scope_part(scope)])
 }
@@ -335,6 +346,9 @@ mod tests {
             let family = task_listing(&listing(TaskIndex::Family("web".into())));
             assert_eq!(parse_cluster_listing(&family), None);
         }
+        let scope = Scope::new("eu-west-1", "123456789012").unwrap();
+        let parsed = parse_cluster(&cluster(&scope, "prod-1"));
+        assert_eq!(parsed, Some(("eu-west-1".into(), "prod-1".into())));
     }
 
     #[test]

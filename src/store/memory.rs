@@ -210,6 +210,29 @@ impl Views {
             .collect()
     }
 
+    /// Each ACTIVE cluster's PENDING and RUNNING tasks, as DescribeClusters counts them:
+    /// (region, cluster, pending, running). Costs in proportion to the clusters.
+    pub fn cluster_task_counts(&self) -> Vec<(String, String, usize, usize)> {
+        let (from, to) = (vec![keys::CLUSTER], vec![keys::CLUSTER + 1]);
+        self.other
+            .0
+            .range(from..to)
+            .filter_map(|(key, bytes)| {
+                let (region, name) = keys::parse_cluster(key)?;
+                let record: ClusterRecord = super::codec::decode_view(key, bytes).ok()?;
+                let cluster = record.cluster?;
+                (cluster.status.as_deref() == Some("ACTIVE")).then_some(())?;
+                let count = |n: Option<i32>| usize::try_from(n.unwrap_or(0)).unwrap_or(0);
+                Some((
+                    region,
+                    name,
+                    count(cluster.pending_tasks_count),
+                    count(cluster.running_tasks_count),
+                ))
+            })
+            .collect()
+    }
+
     /// Applies a group's changes; the writer calls it only after the group is durable.
     pub fn apply(&mut self, batch: ViewBatch, head: u64) {
         for write in batch.tasks {

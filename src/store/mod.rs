@@ -586,6 +586,11 @@ impl Store {
         self.state().task_count()
     }
 
+    /// Each ACTIVE cluster's PENDING and RUNNING tasks: (region, cluster, pending, running).
+    pub fn cluster_task_counts(&self) -> Vec<(String, String, usize, usize)> {
+        self.state().cluster_task_counts()
+    }
+
     /// Free bytes where the store grows (the data directory's filesystem), where it is known.
     pub fn available_space(&self) -> Option<u64> {
         self.inner.log().available_space().ok().flatten()

@@ -127,7 +127,7 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
     let aws = printed_address(&printed, "taskledger AWS JSON endpoint on ");
     let mut client = EcsClient::connect(format!("http://{grpc}")).await.unwrap();
 
-    // gRPC: three commands that write, one refused, one read.
+    // gRPC: four commands that write, one refused, one read.
     let create = CreateClusterRequest {
         cluster_name: Some("m".into()),
         ..Default::default()
@@ -139,6 +139,13 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
         .unwrap();
     let ran = client.run_task(fargate_run("m", "web", 2)).await.unwrap().into_inner();
     assert_eq!(ran.tasks.len(), 2);
+    let running = SubmitTaskStateChangeRequest {
+        cluster: Some("m".into()),
+        task: ran.tasks[0].task_arn.clone(),
+        status: Some("RUNNING".into()),
+        ..Default::default()
+    };
+    client.submit_task_state_change(running).await.unwrap();
     let refused = client.run_task(fargate_run("nowhere", "web", 1)).await;
     assert_eq!(exception(refused), "ClusterNotFoundException");
     let described = DescribeTasksRequest {
@@ -180,9 +187,10 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
     assert_eq!(requests("aws", "unknown", "UnknownOperationException"), 1.0);
     assert_eq!(
         total(&scrape, "taskledger_requests_total"),
-        7.0,
+        8.0,
         "nothing else was counted"
     );
+    assert_eq!(requests("grpc", "SubmitTaskStateChange", "ok"), 1.0);
     let timed = value(
         &scrape,
         "taskledger_request_duration_seconds_count",
@@ -218,6 +226,15 @@ async fn metrics_count_what_was_called_and_the_log_figures_agree() {
         2.0,
         "no other cluster has tasks"
     );
+    let active = |status| {
+        value(
+            &scrape,
+            "taskledger_cluster_active_tasks",
+            &[("region", "us-east-1"), ("cluster", "m"), ("last_status", status)],
+        )
+    };
+    assert_eq!(active("RUNNING"), 1.0, "as DescribeClusters counts runningTasksCount");
+    assert_eq!(total(&scrape, "taskledger_cluster_active_tasks"), 1.0);
     assert_eq!(value(&scrape, "taskledger_writes_refused", &[]), 0.0);
     assert!(value(&scrape, "taskledger_commit_groups_total", &[]) >= 3.0);
     assert!(value(&scrape, "taskledger_log_appended_bytes_total", &[]) > 0.0);
