@@ -15,6 +15,7 @@
 //!   name on the client side).
 //! - [`server`]: `serve`: Ecs + Ledger + health + reflection, limits, graceful shutdown.
 //! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
+//! - [`tls`]: TLS and mutual TLS for both front ends, from PEM files.
 //! - [`trace_context`]: a caller's W3C `traceparent` continued, the trace id into the log.
 //! - [`metrics_http`]: `--metrics-listen`: `/metrics` for Prometheus, `/healthz`, `/readyz`.
 
@@ -26,6 +27,7 @@ pub mod operations;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod tls;
 pub mod trace_context;
 
 pub use agent::AgentOptions;

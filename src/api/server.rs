@@ -76,6 +76,8 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Runs the simulated agent when set.
     pub simulate_agent: Option<AgentOptions>,
+    /// Serves over TLS (mutual TLS when it names a client CA) when set.
+    pub tls: Option<super::tls::TlsPem>,
 }
 
 impl Default for ServeOptions {
@@ -88,6 +90,7 @@ impl Default for ServeOptions {
             concurrency_limit: 1024,
             request_timeout: Duration::from_secs(30),
             simulate_agent: None,
+            tls: None,
         }
     }
 }
@@ -171,7 +174,11 @@ pub async fn serve_with_listener(
 
     let (stop_server, server_stopped) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.tonic())?;
+    }
+    let server = builder
         .layer(GlobalConcurrencyLimitLayer::new(options.concurrency_limit.max(1)))
         .add_service(ecs)
         .add_service(ledger)

@@ -36,6 +36,8 @@ pub struct TailArgs {
     /// Region to work in, sent as `x-taskledger-region` metadata (default: the server's region).
     #[arg(long, env = "TASKLEDGER_REGION")]
     region: Option<String>,
+    #[command(flatten)]
+    tls: super::connect::TlsClientArgs,
     /// The first seq to print (0 or 1: the whole log). Default: only what is committed from now on.
     #[arg(long, value_name = "SEQ")]
     from: Option<u64>,
@@ -136,15 +138,8 @@ async fn follow(args: TailArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|_| anyhow!("--region '{r}' is not printable ASCII"))
         })
         .transpose()?;
-    let mut client = LedgerClient::connect(args.endpoint.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to {} (is `taskledger serve` running? see --endpoint)",
-                args.endpoint
-            )
-        })?
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut client =
+        LedgerClient::new(args.tls.channel(&args.endpoint).await?).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let format = match args.format {
         TailFormat::Json => LogFormat::Typed,
         TailFormat::Eventbridge => LogFormat::Eventbridge,

@@ -36,6 +36,8 @@ pub struct Client<C: Subcommand> {
     /// Region to work in, sent as `x-taskledger-region` metadata (default: the server's region).
     #[arg(long, global = true, env = "TASKLEDGER_REGION")]
     region: Option<String>,
+    #[command(flatten)]
+    tls: super::connect::TlsClientArgs,
     #[command(subcommand)]
     command: C,
 }
@@ -346,10 +348,11 @@ impl<C: Subcommand> Client<C> {
         let Client {
             endpoint,
             region,
+            tls,
             command,
         } = self;
         runtime.block_on(async {
-            let mut ecs = Ecs::connect(&endpoint, region.as_deref()).await?;
+            let mut ecs = Ecs::connect(&endpoint, region.as_deref(), &tls).await?;
             let response = ecs.execute(wrap(command)).await?;
             println!("{}", serde_json::to_string_pretty(&response)?);
             Ok(ExitCode::SUCCESS)
@@ -372,17 +375,14 @@ macro_rules! call {
 }
 
 impl Ecs {
-    async fn connect(endpoint: &str, region: Option<&str>) -> anyhow::Result<Ecs> {
+    async fn connect(endpoint: &str, region: Option<&str>, tls: &super::connect::TlsClientArgs) -> anyhow::Result<Ecs> {
         let region = region
             .map(|r| {
                 r.parse::<AsciiMetadataValue>()
                     .map_err(|_| anyhow!("--region '{r}' is not printable ASCII"))
             })
             .transpose()?;
-        let client = EcsClient::connect(endpoint.to_string())
-            .await
-            .with_context(|| format!("cannot connect to {endpoint} (is `taskledger serve` running? see --endpoint)"))?
-            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let client = EcsClient::new(tls.channel(endpoint).await?).max_decoding_message_size(MAX_RESPONSE_BYTES);
         Ok(Ecs { client, region })
     }
 

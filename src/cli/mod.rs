@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod client;
+mod connect;
 mod engine;
 mod progress;
 mod serve;

@@ -11,16 +11,17 @@ use anyhow::Context;
 use clap::Args;
 
 use super::engine::EngineArgs;
-use crate::api::aws::{serve_aws, AwsOptions};
+use crate::api::aws::{serve_aws, serve_aws_tls, AwsOptions};
 use crate::api::metrics_http::{self, serve_metrics};
+use crate::api::tls::TlsPem;
 use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
 use crate::domain::Scope;
 use crate::store::{CheckpointPolicy, SledOptions, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback by default; binding beyond it takes an explicit value
-    /// (taskledger has no authentication).
+    /// Address to listen on. Loopback by default; beyond loopback it takes `--tls-cert` and
+    /// `--tls-key` (with `--tls-client-ca` to authenticate callers), or `--insecure-no-auth`.
     #[arg(long, env = "TASKLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// Also serve ECS's own wire protocol (AWS JSON 1.1) for AWS SDKs and the AWS CLI on this
@@ -77,6 +78,19 @@ pub struct ServeArgs {
     /// ... or after this many seconds, if anything was written since the last one.
     #[arg(long, env = "TASKLEDGER_CHECKPOINT_SECS", default_value_t = 60)]
     checkpoint_secs: u64,
+    /// Serve gRPC and the AWS JSON endpoint over TLS with this certificate chain (PEM).
+    #[arg(long, env = "TASKLEDGER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "TASKLEDGER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS on both front ends.
+    #[arg(long, env = "TASKLEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve beyond loopback without TLS. Anyone who reaches the port can read and change
+    /// everything; a warning says so at every start.
+    #[arg(long, env = "TASKLEDGER_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -107,7 +121,46 @@ fn parse_retention(text: &str) -> Result<Retention, String> {
         .ok_or_else(|| format!("{text:?} is too long; say `forever`"))
 }
 
+/// Refuses front ends beyond loopback that nothing protects, before anything is opened.
+fn check_exposure(args: &ServeArgs) -> anyhow::Result<()> {
+    let exposed: Vec<String> = [
+        Some(("--listen", args.listen)),
+        args.aws_listen.map(|a| ("--aws-listen", a)),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|(_, address)| !address.ip().is_loopback())
+    .map(|(flag, address)| format!("{flag} {address}"))
+    .collect();
+    if exposed.is_empty() {
+        return Ok(());
+    }
+    let exposed = exposed.join(", ");
+    if args.insecure_no_auth {
+        tracing::warn!(%exposed, "--insecure-no-auth: serving beyond loopback without TLS or authentication; anyone who reaches it can change state");
+        return Ok(());
+    }
+    match (&args.tls_cert, &args.tls_client_ca) {
+        (Some(_), Some(_)) => Ok(()),
+        (Some(_), None) => {
+            tracing::warn!(%exposed, "serving beyond loopback over TLS without --tls-client-ca: callers are not authenticated");
+            Ok(())
+        }
+        (None, _) => anyhow::bail!(
+            "{exposed} is beyond loopback: give --tls-cert and --tls-key (and --tls-client-ca to accept only \
+             clients with certificates from your CA), or --insecure-no-auth to serve it unprotected"
+        ),
+    }
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    check_exposure(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(TlsPem::read(cert, key, args.tls_client_ca.as_deref()).map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?)
+        }
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,6 +193,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         simulate_agent: args.simulate_agent.then(|| AgentOptions {
             step_delay: Duration::from_millis(args.agent_step_ms),
         }),
+        tls: tls.clone(),
     };
     let scope = Scope::new(&options.region, &options.account)
         .map_err(|e| anyhow::anyhow!("--region/--account: {}", e.message))?;
@@ -164,17 +218,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let aws = match args.aws_listen {
             Some(address) => {
                 let (listener, bound) = bind(address, "--aws-listen").await?;
-                if !bound.ip().is_loopback() {
-                    tracing::warn!(%bound, "AWS endpoint listening beyond loopback: signatures are not verified");
-                }
-                println!("taskledger AWS JSON endpoint on http://{bound}");
                 let operations = Operations::new(store.clone());
-                Some(tokio::spawn(serve_aws(
-                    listener,
-                    operations,
-                    aws_options,
-                    until_stopped(),
-                )))
+                Some(match &tls {
+                    Some(tls) => {
+                        let config = tls.rustls().map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?;
+                        println!("taskledger AWS JSON endpoint on https://{bound}");
+                        tokio::spawn(serve_aws_tls(
+                            listener,
+                            operations,
+                            aws_options,
+                            config,
+                            until_stopped(),
+                        ))
+                    }
+                    None => {
+                        println!("taskledger AWS JSON endpoint on http://{bound}");
+                        tokio::spawn(serve_aws(listener, operations, aws_options, until_stopped()))
+                    }
+                })
             }
             None => None,
         };
@@ -193,9 +254,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (is another server running there?)", options.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        if !address.ip().is_loopback() {
-            tracing::warn!(%address, "listening beyond loopback: anyone who reaches this address can change state");
-        }
         println!("taskledger listening on {address}");
         serve_with_listener(store.clone(), listener, options, until_stopped()).await?;
         if let Some(aws) = aws {

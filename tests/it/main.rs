@@ -34,5 +34,6 @@ mod metrics;
 mod model;
 mod pipeline;
 mod retention;
+mod tls;
 #[cfg(feature = "otel")]
 mod traces;
