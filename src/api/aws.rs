@@ -60,28 +60,20 @@ pub async fn serve_aws(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// `serve_aws` over TLS (`tls` from `TlsPem::rustls`, which may require client certificates).
-/// At shutdown, requests in flight get `grace` to finish.
+/// `serve_aws` over TLS (which requires client certificates when `tls` names a client CA).
 pub async fn serve_aws_tls(
     listener: tokio::net::TcpListener,
     operations: Operations,
     options: AwsOptions,
-    tls: std::sync::Arc<rustls::ServerConfig>,
+    tls: super::tls::TlsConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = options.request_timeout;
+    use axum::serve::ListenerExt;
+
     let app = router(operations, options).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(grace));
-    });
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    axum_server::from_tcp_rustls(listener.into_std()?, config)
-        .handle(handle)
-        .serve(app)
-        .await
+    // `tap_io` only so that axum hands the peer's address to `ConnectInfo`.
+    let incoming = super::tls::accept(listener, tls)?.tap_io(|_| {});
+    axum::serve(incoming, app).with_graceful_shutdown(shutdown).await
 }
 
 /// An error in ECS's JSON shape: HTTP status, `__type`, message, and for conflicts `resourceIds`.

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -76,8 +77,8 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Runs the simulated agent when set.
     pub simulate_agent: Option<AgentOptions>,
-    /// Serves over TLS (mutual TLS when it names a client CA) when set.
-    pub tls: Option<super::tls::TlsPem>,
+    /// Serves over TLS (mutual TLS when its configuration names a client CA) when set.
+    pub tls: Option<super::tls::TlsConfig>,
 }
 
 impl Default for ServeOptions {
@@ -173,21 +174,29 @@ pub async fn serve_with_listener(
     drop(store);
 
     let (stop_server, server_stopped) = oneshot::channel::<()>();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut builder = Server::builder();
-    if let Some(tls) = &options.tls {
-        builder = builder.tls_config(tls.tonic())?;
-    }
-    let server = builder
+    let router = Server::builder()
         .layer(GlobalConcurrencyLimitLayer::new(options.concurrency_limit.max(1)))
         .add_service(ecs)
         .add_service(ledger)
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = server_stopped.await;
-        });
+        .add_service(reflection_v1alpha);
+    let stopped = async {
+        let _ = server_stopped.await;
+    };
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match &options.tls {
+        Some(tls) => {
+            let incoming = super::tls::accept(listener, tls.clone()).map_err(|source| ServeError::Bind {
+                address: options.listen,
+                source,
+            })?;
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+    };
     tracing::info!(%address, "taskledger listening on {address}");
     tokio::pin!(server, shutdown);
     let result = tokio::select! {

@@ -1,11 +1,21 @@
 //! TLS for both front ends, from PEM files: the server's certificate chain and key, and
-//! optionally a CA whose client certificates are then required (mutual TLS). gRPC takes it as
-//! tonic's `ServerTlsConfig`, the AWS JSON endpoint as a rustls `ServerConfig`; both use rustls
-//! with the ring provider (no OpenSSL). Certificates are read once, at start.
+//! optionally a CA whose client certificates are then required (mutual TLS). One rustls
+//! configuration (ring provider, no OpenSSL) serves gRPC and AWS JSON; it can be replaced while
+//! serving (`taskledger serve` does on SIGHUP): connections accepted afterwards use the new one,
+//! open ones keep theirs. Handshakes run concurrently, each bounded in time, so a slow or silent
+//! client holds up no other.
 //! Does not authenticate callers beyond the certificate check (roles are not built yet).
 
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -44,17 +54,7 @@ impl TlsPem {
         Ok(pem)
     }
 
-    /// For the gRPC server.
-    pub fn tonic(&self) -> tonic::transport::ServerTlsConfig {
-        let identity = tonic::transport::Identity::from_pem(&self.cert, &self.key);
-        let config = tonic::transport::ServerTlsConfig::new().identity(identity);
-        match &self.client_ca {
-            Some(ca) => config.client_ca_root(tonic::transport::Certificate::from_pem(ca)),
-            None => config,
-        }
-    }
-
-    /// For the AWS JSON endpoint (HTTP/1.1 and HTTP/2 over TLS).
+    /// The server configuration (gRPC over HTTP/2, AWS JSON over HTTP/1.1 or HTTP/2).
     pub fn rustls(&self) -> Result<Arc<rustls::ServerConfig>, String> {
         let certs = CertificateDer::pem_slice_iter(&self.cert)
             .collect::<Result<Vec<_>, _>>()
@@ -92,5 +92,124 @@ impl TlsPem {
             .map_err(|e| format!("the certificate and key do not make a server identity: {e}"))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+}
+
+/// A TLS server configuration that can be replaced while serving. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsConfig(Arc<RwLock<Arc<rustls::ServerConfig>>>);
+
+impl TlsConfig {
+    pub fn new(pem: &TlsPem) -> Result<TlsConfig, String> {
+        Ok(TlsConfig(Arc::new(RwLock::new(pem.rustls()?))))
+    }
+
+    /// Connections accepted from now on use `pem`'s certificates.
+    pub fn replace(&self, pem: &TlsPem) -> Result<(), String> {
+        let config = pem.rustls()?;
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = config;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl PartialEq for TlsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TlsConfig {}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig")
+    }
+}
+
+/// Longest a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting to be served.
+const ACCEPTED_BACKLOG: usize = 64;
+
+/// The TLS connections a listener accepts, handshakes done: a stream of them for tonic, and an
+/// axum `Listener`. Accepting stops when it is dropped.
+pub struct TlsIncoming {
+    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsIncoming {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+/// Accepts on `listener` and makes each connection a TLS one with the configuration current at
+/// its arrival. Refused handshakes (no client certificate, an untrusted or expired one) are
+/// logged at debug level and dropped.
+pub fn accept(listener: TcpListener, tls: TlsConfig) -> std::io::Result<TlsIncoming> {
+    let local = listener.local_addr()?;
+    let (sender, accepted) = mpsc::channel(ACCEPTED_BACKLOG);
+    let acceptor = tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let handshake = tokio_rustls::TlsAcceptor::from(tls.current());
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send((stream, peer)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake refused"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    Ok(TlsIncoming {
+        accepted,
+        local,
+        acceptor,
+    })
+}
+
+impl tonic::codegen::tokio_stream::Stream for TlsIncoming {
+    type Item = std::io::Result<TlsStream<TcpStream>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.accepted
+            .poll_recv(cx)
+            .map(|next| next.map(|(stream, _)| Ok(stream)))
+    }
+}
+
+impl axum::serve::Listener for TlsIncoming {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.accepted.recv().await {
+            Some(accepted) => accepted,
+            // The acceptor only stops when this is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
     }
 }

@@ -13,7 +13,7 @@ use clap::Args;
 use super::engine::EngineArgs;
 use crate::api::aws::{serve_aws, serve_aws_tls, AwsOptions};
 use crate::api::metrics_http::{self, serve_metrics};
-use crate::api::tls::TlsPem;
+use crate::api::tls::{TlsConfig, TlsPem};
 use crate::api::{serve_with_listener, AgentOptions, Operations, ServeOptions};
 use crate::domain::Scope;
 use crate::store::{CheckpointPolicy, SledOptions, StoreOptions};
@@ -121,6 +121,42 @@ fn parse_retention(text: &str) -> Result<Retention, String> {
         .ok_or_else(|| format!("{text:?} is too long; say `forever`"))
 }
 
+/// The `--tls-*` files, read again on SIGHUP.
+#[derive(Debug, Clone)]
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn read(&self) -> anyhow::Result<TlsPem> {
+        TlsPem::read(&self.cert, &self.key, self.client_ca.as_deref()).map_err(|e| anyhow::anyhow!("--tls-*: {e}"))
+    }
+}
+
+/// On every SIGHUP, reads the `--tls-*` files again and serves new connections with them; open
+/// connections keep what they have. Files that do not make a TLS setup leave the old one in place.
+#[cfg(unix)]
+fn reload_on_sighup(files: TlsFiles, tls: TlsConfig) -> anyhow::Result<()> {
+    let mut hangups =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match files
+                .read()
+                .and_then(|pem| tls.replace(&pem).map_err(|e| anyhow::anyhow!("{e}")))
+            {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded; new connections use them"),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "SIGHUP: TLS certificates not reloaded; the old ones stay")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Refuses front ends beyond loopback that nothing protects, before anything is opened.
 fn check_exposure(args: &ServeArgs) -> anyhow::Result<()> {
     let exposed: Vec<String> = [
@@ -155,11 +191,18 @@ fn check_exposure(args: &ServeArgs) -> anyhow::Result<()> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     check_exposure(&args)?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            Some(TlsPem::read(cert, key, args.tls_client_ca.as_deref()).map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?)
-        }
-        _ => None,
+    let tls_files = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: args.tls_client_ca.clone(),
+        });
+    let tls = match &tls_files {
+        Some(files) => Some(TlsConfig::new(&files.read()?).map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?),
+        None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -203,6 +246,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
     };
     runtime.block_on(async {
+        #[cfg(unix)]
+        if let (Some(files), Some(tls)) = (tls_files, &tls) {
+            reload_on_sighup(files, tls.clone())?;
+        }
         // One signal stops both front ends.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -221,15 +268,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 let operations = Operations::new(store.clone());
                 Some(match &tls {
                     Some(tls) => {
-                        let config = tls.rustls().map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?;
                         println!("taskledger AWS JSON endpoint on https://{bound}");
-                        tokio::spawn(serve_aws_tls(
-                            listener,
-                            operations,
-                            aws_options,
-                            config,
-                            until_stopped(),
-                        ))
+                        let tls = tls.clone();
+                        tokio::spawn(serve_aws_tls(listener, operations, aws_options, tls, until_stopped()))
                     }
                     None => {
                         println!("taskledger AWS JSON endpoint on http://{bound}");
