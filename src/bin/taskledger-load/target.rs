@@ -169,10 +169,28 @@ impl Target {
     }
 }
 
+/// A client of `endpoint`; an `https://` one over TLS with the CA in `TASKLEDGER_CA` and, for a
+/// server that requires one, the client certificate in `TASKLEDGER_CERT` and `TASKLEDGER_KEY`
+/// (the CLI's variables).
 pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<EcsClient<Channel>> {
-    let channel = Endpoint::from_shared(endpoint.to_string())
+    let mut channel = Endpoint::from_shared(endpoint.to_string())
         .with_context(|| format!("invalid endpoint {endpoint}"))?
-        .tcp_nodelay(true)
+        .tcp_nodelay(true);
+    if endpoint.starts_with("https://") {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let read = |variable: &str| -> anyhow::Result<Option<Vec<u8>>> {
+            std::env::var_os(variable)
+                .map(|path| std::fs::read(&path).with_context(|| format!("{variable}: cannot read {path:?}")))
+                .transpose()
+        };
+        let ca = read("TASKLEDGER_CA")?.context("an https:// endpoint needs TASKLEDGER_CA (the server's CA, PEM)")?;
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let (Some(cert), Some(key)) = (read("TASKLEDGER_CERT")?, read("TASKLEDGER_KEY")?) {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        channel = channel.tls_config(tls).context("TASKLEDGER_CA/CERT/KEY")?;
+    }
+    let channel = channel
         .connect()
         .await
         .with_context(|| format!("cannot connect to {endpoint}"))?;
