@@ -323,3 +323,13 @@ pub fn with_request_id<T>(request_id: &str, body: T) -> Request<T> {
     );
     request
 }
+
+/// The first page of a server's log (ReadLog from seq 1) over `channel`.
+pub async fn first_log_page(channel: Channel) -> Vec<LogEntry> {
+    let request = ReadLogRequest {
+        from_seq: 1,
+        ..Default::default()
+    };
+    let mut ledger = taskledger::proto::v1::ledger_client::LedgerClient::new(channel);
+    ledger.read_log(request).await.expect("ReadLog").into_inner().records
+}

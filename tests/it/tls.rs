@@ -13,12 +13,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use taskledger::proto::v1::ecs_client::EcsClient;
-use taskledger::proto::v1::ledger_client::LedgerClient;
 use taskledger::proto::v1::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::grpc_support::spawn_serve_printing;
+use crate::grpc_support::{first_log_page, spawn_serve_printing};
 use crate::metrics::printed_address;
 
 /// A CA and what it signs, as PEM.
@@ -235,15 +234,8 @@ async fn mutual_tls_serves_clients_with_certificates_from_the_client_ca_and_refu
 
     // Nothing the refused clients sent was logged: two clusters, two records.
     let channel = grpc_channel(&grpc, &ca, Some(&good)).await.unwrap();
-    let page = LedgerClient::new(channel)
-        .read_log(ReadLogRequest {
-            from_seq: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(page.records.len(), 2, "{page:?}");
+    let records = first_log_page(channel).await;
+    assert_eq!(records.len(), 2, "{records:?}");
     child.kill().unwrap();
     child.wait().unwrap();
 }

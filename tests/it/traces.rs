@@ -9,11 +9,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use taskledger::proto::v1::ecs_client::EcsClient;
-use taskledger::proto::v1::ledger_client::LedgerClient;
 use taskledger::proto::v1::*;
 use tokio::sync::mpsc;
 
-use crate::grpc_support::spawn_serve_printing;
+use crate::grpc_support::{first_log_page, spawn_serve_printing};
 use crate::metrics::{http, printed_address};
 
 /// Hands every span it receives to the test.
@@ -93,17 +92,9 @@ async fn requests_with_a_traceparent_are_exported_as_children_of_the_callers_spa
     client.create_cluster(untraced).await.unwrap();
 
     // The log records the trace ids in the causes.
-    let mut ledger = LedgerClient::connect(format!("http://{grpc}")).await.unwrap();
-    let page = ledger
-        .read_log(ReadLogRequest {
-            from_seq: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let traces: Vec<(String, String)> = page
-        .records
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).unwrap();
+    let records = first_log_page(channel.connect().await.unwrap()).await;
+    let traces: Vec<(String, String)> = records
         .iter()
         .map(|r| {
             let cause = r.record.as_ref().and_then(|r| r.cause.clone()).unwrap_or_default();
