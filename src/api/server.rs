@@ -33,8 +33,11 @@ const WRITE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// SERVING again when it does. The Ledger service only reads and stays SERVING.
 async fn watch_writes(store: Store, health: tonic_health::server::HealthReporter) {
     let mut serving = true;
+    let mut checks = tokio::time::interval(WRITE_CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    checks.tick().await; // the first tick is now: the service starts SERVING
     loop {
-        tokio::time::sleep(WRITE_CHECK_EVERY).await;
+        checks.tick().await;
         let probe = store.clone();
         let writable = tokio::task::spawn_blocking(move || probe.writable())
             .await

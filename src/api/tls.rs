@@ -155,17 +155,11 @@ impl Drop for TlsIncoming {
 pub fn accept(listener: TcpListener, tls: TlsConfig) -> std::io::Result<TlsIncoming> {
     let local = listener.local_addr()?;
     let (sender, accepted) = mpsc::channel(ACCEPTED_BACKLOG);
+    let mut listener = listener;
     let acceptor = tokio::spawn(async move {
         loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+            // axum's accept logs and waits out errors such as running out of file descriptors.
+            let (tcp, peer) = axum::serve::Listener::accept(&mut listener).await;
             let _ = tcp.set_nodelay(true);
             let handshake = tokio_rustls::TlsAcceptor::from(tls.current());
             let sender = sender.clone();

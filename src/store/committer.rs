@@ -229,7 +229,7 @@ fn make_durable(log: &dyn Log, shared: &Shared, sync: bool, mut group: Sealed) -
             .events
             .fetch_add(group.events, std::sync::atomic::Ordering::Relaxed);
         shared.publish(group.last);
-        crate::metrics::group_durable(started.elapsed(), bytes, &group.kinds, group.last);
+        crate::metrics::group_durable(started.elapsed(), bytes, &group.kinds);
     }
     for (reply, result) in group.replies {
         let _ = reply.send(result);

@@ -83,6 +83,13 @@ pub trait Log: Send + Sync + 'static {
     fn size_on_disk(&self) -> EngineResult<u64>;
     /// Bytes the engine can still grow by, where it knows; the writer keeps a reserve.
     fn available_space(&self) -> EngineResult<Option<u64>>;
+    /// The free space, when a `reserve` (0: none) is set and the free space is below it.
+    fn short_of(&self, reserve: u64) -> EngineResult<Option<u64>> {
+        if reserve == 0 {
+            return Ok(None);
+        }
+        Ok(self.available_space()?.filter(|available| *available < reserve))
+    }
     /// The stretches of the log moved to archive files, oldest first (see `archive`).
     fn archived(&self) -> EngineResult<Vec<Archived>> {
         Ok(Vec::new())

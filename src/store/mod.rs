@@ -565,12 +565,8 @@ impl Store {
         }
         let log = self.inner.log();
         let reserve = self.inner.min_free_space;
-        if let Ok(Some(available)) = log.available_space() {
-            if reserve > 0 && available < reserve {
-                return Err(format!(
-                    "the disk has {available} bytes free, below the reserve of {reserve}: writes are refused until space is freed"
-                ));
-            }
+        if let Ok(Some(available)) = log.short_of(reserve) {
+            return Err(StoreError::DiskFull { available, reserve }.to_string());
         }
         log.probe()
             .map_err(|e| format!("the log's engine does not answer: {e}"))

@@ -659,31 +659,27 @@ impl WriterState {
     /// The free space, when it is below the reserve. One statfs(2) per group, only with a reserve.
     fn space_below_reserve(&mut self) -> Option<u64> {
         let reserve = self.options.min_free_space;
-        if reserve == 0 {
-            return None;
-        }
-        let available = match self.log.available_space() {
-            Ok(Some(available)) => available,
-            Ok(None) => return None,
+        let available = match self.log.short_of(reserve) {
+            Ok(available) => available,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the free disk space; writing anyway");
                 return None;
             }
         };
-        let short = available < reserve;
+        let short = available.is_some();
         if short != self.short_of_space {
             self.short_of_space = short;
             if short {
                 tracing::error!(
-                    available,
+                    available = available.unwrap_or_default(),
                     reserve,
                     "disk nearly full: refusing writes until space is freed"
                 );
             } else {
-                tracing::info!(available, reserve, "disk space freed: taking writes again");
+                tracing::info!(reserve, "disk space freed: taking writes again");
             }
         }
-        short.then_some(available)
+        available
     }
 
     /// Decides one group, appends its records durably, applies it to the views and answers; in

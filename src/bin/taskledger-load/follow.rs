@@ -26,7 +26,12 @@ use crate::{check_duration, check_in_flight, join, Follow, LIFECYCLE};
 /// How long the follower may take to show the last writes of a phase before they count as unseen.
 const SETTLE: Duration = Duration::from_secs(5);
 
-type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+/// When the follower delivered each request id, and a bell rung at each delivery.
+#[derive(Default)]
+struct Seen {
+    at: Mutex<HashMap<String, Instant>>,
+    delivered: tokio::sync::Notify,
+}
 
 pub(crate) async fn follow(session: &Session, args: Follow) -> anyhow::Result<Value> {
     check_in_flight(&args.in_flight)?;
@@ -37,7 +42,7 @@ pub(crate) async fn follow(session: &Session, args: Follow) -> anyhow::Result<Va
     );
     let target = Target::start(session.endpoint.as_deref()).await?;
     let workload = Workload::create(&target, "follow").await?;
-    let seen: Seen = Arc::default();
+    let seen: Arc<Seen> = Arc::default();
     let mut follower = LedgerClient::connect(args.follower.clone())
         .await
         .with_context(|| format!("connecting to the follower at {}", args.follower))?;
@@ -53,9 +58,11 @@ pub(crate) async fn follow(session: &Session, args: Follow) -> anyhow::Result<Va
                 let id = entry.record.and_then(|r| r.cause).map(|c| c.request_id);
                 if let Some(id) = id {
                     delivered
+                        .at
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(id, Instant::now());
+                    delivered.delivered.notify_waiters();
                 }
             }
         }
@@ -87,8 +94,10 @@ pub(crate) async fn follow(session: &Session, args: Follow) -> anyhow::Result<Va
         let acked = writes(&target, &workload.cluster, loaded.ids, in_flight, &args).await?;
         let deadline = Instant::now() + SETTLE;
         let lags = loop {
+            // Registered before looking, so a delivery in between is not missed.
+            let next_delivery = seen.delivered.notified();
             let lags: Vec<Option<u64>> = {
-                let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let seen = seen.at.lock().unwrap_or_else(|p| p.into_inner());
                 acked
                     .iter()
                     .map(|(id, at)| {
@@ -101,7 +110,7 @@ pub(crate) async fn follow(session: &Session, args: Follow) -> anyhow::Result<Va
             if lags.iter().all(Option::is_some) || Instant::now() >= deadline {
                 break lags;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let _ = tokio::time::timeout_at(deadline.into(), next_delivery).await;
         };
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?;
         let mut unseen = 0;
