@@ -40,18 +40,16 @@ impl std::fmt::Debug for TlsPem {
 }
 
 impl TlsPem {
-    /// Reads the files and checks that they hold what they should, naming the one that does not.
+    /// Reads the files (what they hold is checked when a `TlsConfig` is made of them).
     pub fn read(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<TlsPem, String> {
         let read = |path: &Path, what: &str| {
             std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
         };
-        let pem = TlsPem {
+        Ok(TlsPem {
             cert: read(cert, "certificate")?,
             key: read(key, "private key")?,
             client_ca: client_ca.map(|path| read(path, "client CA")).transpose()?,
-        };
-        pem.rustls()?;
-        Ok(pem)
+        })
     }
 
     /// The server configuration (gRPC over HTTP/2, AWS JSON over HTTP/1.1 or HTTP/2).
