@@ -233,6 +233,8 @@ fn decide_evolve(c: &mut Criterion) {
             client_token: String::new(),
             group_commit: 40,
             trace_id: String::new(),
+            identity: "scheduler".into(),
+            principal: "token sha256:0123456789ab".into(),
         }),
         event: Some(Event {
             kind: Some(Kind::TaskChanged(TaskChanged {

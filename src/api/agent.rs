@@ -187,6 +187,8 @@ async fn step(
         request_id: uuid::Uuid::new_v4().to_string(),
         name: CALLER_NAME.to_string(),
         trace_id: String::new(),
+        identity: String::new(),
+        principal: String::new(),
     };
     let describe = DescribeTasksRequest {
         cluster: Some(cluster.clone()),

@@ -2,20 +2,31 @@
 //! and every AWS SDK work unmodified. `POST /` with `X-Amz-Target:
 //! AmazonEC2ContainerServiceV20141113.<Operation>`; the body is ECS JSON, read and written by
 //! `ecs_json`; every operation runs through the same [`Operations`] as gRPC. The region comes
-//! from the SigV4 credential scope of the `Authorization` header (signatures are not verified).
+//! from the SigV4 credential scope of the `Authorization` header. With `--auth-file`, a request
+//! proves its caller by a SigV4 signature with a caller's access key (checked with its secret),
+//! an `Authorization: Bearer <token>` header, or a client certificate, and is refused before it
+//! is decoded otherwise; without one, signatures are not checked.
 //! Does not hold ECS rules: decoding, dispatch, and errors in ECS's JSON shape only.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, Bytes};
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
+use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::operations::Operations;
+use super::auth::{certificate_access, token_access, Access, Auth, Refusal};
+use super::operations::{EcsRequest, Operations};
+use super::sigv4::{self, Authorization};
+use super::tls::TlsIncoming;
 use crate::domain::{EcsException, Scope};
 use crate::ecs_json::{self, WriteOptions};
 use crate::store::{Caller, StoreError};
@@ -34,6 +45,8 @@ pub struct AwsOptions {
     /// How long one request may take before it is answered with a `ServerException`
     /// (a command may still commit).
     pub request_timeout: Duration,
+    /// Who may call (open: anyone).
+    pub auth: Auth,
 }
 
 #[derive(Clone)]
@@ -56,7 +69,7 @@ pub async fn serve_aws(
     options: AwsOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(operations, options).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(operations, options).into_make_service_with_connect_info::<Peer>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
@@ -68,12 +81,46 @@ pub async fn serve_aws_tls(
     tls: super::tls::TlsConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-
-    let app = router(operations, options).into_make_service_with_connect_info::<SocketAddr>();
-    // `tap_io` only so that axum hands the peer's address to `ConnectInfo`.
-    let incoming = super::tls::accept(listener, tls)?.tap_io(|_| {});
+    let app = router(operations, options).into_make_service_with_connect_info::<Peer>();
+    let incoming = super::tls::accept(listener, tls)?;
     axum::serve(incoming, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Who is at the other end of a connection: its address, and its certificate chain under
+/// mutual TLS.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub certs: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer {
+            addr: *stream.remote_addr(),
+            certs: None,
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsIncoming>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsIncoming>) -> Peer {
+        Peer {
+            addr: *stream.remote_addr(),
+            certs: stream
+                .io()
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|certs| Arc::new(certs.to_vec())),
+        }
+    }
 }
 
 /// An error in ECS's JSON shape: HTTP status, `__type`, message, and for conflicts `resourceIds`.
@@ -152,11 +199,7 @@ fn respond(request_id: &str, result: Result<Vec<u8>, AwsError>) -> Response {
     response
 }
 
-async fn handle(
-    State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request<Body>,
-) -> Response {
+async fn handle(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Peer>, request: Request<Body>) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let operation = target(&parts.headers).unwrap_or("").to_string();
@@ -203,6 +246,8 @@ async fn handle(
                     app.options.max_body_bytes
                 ))
             })?;
+        let scope = scope_of(&parts.headers, &app.options.default_scope)?;
+        let access = identify(&app.options.auth, &parts, &bytes, &peer, &scope)?;
         let document: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
@@ -212,16 +257,18 @@ async fn handle(
         if !document.is_object() {
             return Err(AwsError::serialization("The body must be a JSON object."));
         }
-        let scope = scope_of(&parts.headers, &app.options.default_scope)?;
+        let (identity, principal) = access.identity();
         let caller = Caller {
             scope,
             request_id: request_id.clone(),
             name: format!("aws-json {peer}"),
             trace_id,
+            identity,
+            principal,
         };
         match tokio::time::timeout(
             app.options.request_timeout,
-            dispatch(&app.operations, operation, &caller, &document),
+            dispatch(&app.operations, operation, &caller, &access, &document),
         )
         .await
         {
@@ -284,8 +331,79 @@ fn scope_of(headers: &HeaderMap, default: &Scope) -> Result<Scope, AwsError> {
     }
 }
 
-fn decode<M: prost::Message + prost::Name + Default>(document: &Value) -> Result<M, AwsError> {
-    ecs_json::from_value(document).map_err(|e| AwsError::serialization(e.to_string()))
+/// Who a request comes from: the caller of its SigV4 access key (signature checked), of its
+/// bearer token, or of its client certificate; anyone when the server authenticates no one.
+fn identify(auth: &Auth, parts: &Parts, body: &[u8], peer: &Peer, scope: &Scope) -> Result<Access, AwsError> {
+    let Some(callers) = auth.callers() else {
+        return Ok(Access::Open);
+    };
+    let header = parts
+        .headers
+        .get("authorization")
+        .map(|value| value.to_str().unwrap_or(""));
+    let outcome = match header {
+        Some(header) => match Authorization::parse(header) {
+            Some(signed) => signed.and_then(|signed| {
+                let (secret, caller) = callers.by_access_key(signed.access_key_id).ok_or_else(|| Refusal {
+                    code: tonic::Code::Unauthenticated,
+                    exception: "UnrecognizedClientException",
+                    message: "The security token included in the request is invalid.".to_string(),
+                })?;
+                sigv4::verify(
+                    &signed,
+                    secret,
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    body,
+                    SystemTime::now(),
+                )?;
+                Ok(Access::caller(caller, format!("sigv4 {}", signed.access_key_id)))
+            }),
+            None => match header.strip_prefix("Bearer ") {
+                Some(token) => token_access(&callers, token.trim()),
+                None => Err(Refusal {
+                    code: tonic::Code::Unauthenticated,
+                    exception: "IncompleteSignatureException",
+                    message: "Authorization header requires 'AWS4-HMAC-SHA256' signing or 'Bearer <token>'."
+                        .to_string(),
+                }),
+            },
+        },
+        None => match peer.certs.as_ref().and_then(|certs| certs.first()) {
+            Some(leaf) => certificate_access(&callers, leaf),
+            None => Err(Refusal {
+                code: tonic::Code::Unauthenticated,
+                exception: "MissingAuthenticationTokenException",
+                message: "Missing Authentication Token".to_string(),
+            }),
+        },
+    };
+    outcome.map_err(|refusal| {
+        tracing::debug!(region = scope.region(), "not authenticated");
+        AwsError::from(refusal)
+    })
+}
+
+impl From<Refusal> for AwsError {
+    fn from(refusal: Refusal) -> Self {
+        let status = match refusal.exception {
+            "MissingAuthenticationTokenException" => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        AwsError::new(status, refusal.exception, refusal.message)
+    }
+}
+
+/// Decodes a request and checks that its caller may run it.
+fn decode<M: prost::Message + prost::Name + Default + EcsRequest>(
+    document: &Value,
+    access: &Access,
+    scope: &Scope,
+) -> Result<M, AwsError> {
+    let request: M = ecs_json::from_value(document).map_err(|e| AwsError::serialization(e.to_string()))?;
+    access.authorize(M::OPERATION, scope, request.reach())?;
+    Ok(request)
 }
 
 fn encode<M: prost::Message + prost::Name>(operation: &str, request: &Value, message: &M) -> Vec<u8> {
@@ -367,9 +485,9 @@ macro_rules! dispatch_table {
         const OPERATIONS: &[&str] = &[$($operation),*];
 
         /// Decodes, runs and encodes one operation.
-        async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, document: &Value) -> Result<Vec<u8>, AwsError> {
+        async fn dispatch(operations: &Operations, operation: &str, caller: &Caller, access: &Access, document: &Value) -> Result<Vec<u8>, AwsError> {
             match operation {
-                $($operation => Ok(encode(operation, document, &operations.$method(caller, decode(document)?).await?)),)*
+                $($operation => Ok(encode(operation, document, &operations.$method(caller, decode(document, access, &caller.scope)?).await?)),)*
                 other => Err(AwsError::new(
                     StatusCode::BAD_REQUEST,
                     "UnknownOperationException",

@@ -18,7 +18,8 @@ use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::service::{echo_request_id, request_id_of, rpc_span, scope_of};
+use super::auth::{cluster_of_arn, Auth, Reach};
+use super::service::{authenticate, echo_request_id, request_id_of, rpc_span, scope_of};
 use super::status;
 use crate::audit::{eventbridge, history, AsOf, HistoryEntry as AuditEntry};
 use crate::domain::command::event_kind_name;
@@ -57,6 +58,7 @@ pub struct LedgerService {
     request_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     subscriptions: Arc<Semaphore>,
+    auth: Auth,
 }
 
 /// What a call runs with besides its request.
@@ -81,7 +83,13 @@ impl LedgerService {
             request_timeout,
             shutdown,
             subscriptions: Arc::new(Semaphore::new(MAX_SUBSCRIPTIONS)),
+            auth: Auth::open(),
         }
+    }
+
+    /// Only the callers of `auth` may call, each as its roles allow.
+    pub fn with_auth(self, auth: Auth) -> LedgerService {
+        LedgerService { auth, ..self }
     }
 
     /// Runs one RPC: context from metadata, a span, the work (under the timeout when given), the
@@ -104,6 +112,8 @@ impl LedgerService {
         let outcome = async {
             let scope =
                 scope_of(&self.default_scope, request.metadata()).map_err(|e| status::to_status(&e, &request_id))?;
+            authenticate(&self.auth, &request, &scope, Req::OPERATION, request.get_ref().reach())
+                .map_err(|refusal| refusal.to_status(&request_id))?;
             let call = Call {
                 scope,
                 request_id: request_id.clone(),
@@ -612,16 +622,25 @@ impl Pump {
     }
 }
 
-/// What every Ledger request tells the span before it runs.
+/// What every Ledger request tells the span and the caller check before it runs.
 trait LedgerRequest: Send + 'static {
     const OPERATION: &'static str;
     fn cluster(&self) -> Option<&str>;
+    fn reach(&self) -> Reach<'_>;
+}
+
+/// A task named by bare id and no cluster is looked up in every cluster.
+fn task_reach<'a>(cluster: Option<&'a str>, task: &'a str) -> Reach<'a> {
+    Reach::Named(cluster.or_else(|| cluster_of_arn(task)))
 }
 
 impl LedgerRequest for TaskHistoryRequest {
     const OPERATION: &'static str = "TaskHistory";
     fn cluster(&self) -> Option<&str> {
         self.cluster.as_deref()
+    }
+    fn reach(&self) -> Reach<'_> {
+        task_reach(self.cluster.as_deref(), &self.task)
     }
 }
 
@@ -630,12 +649,18 @@ impl LedgerRequest for DescribeTasksAsOfRequest {
     fn cluster(&self) -> Option<&str> {
         self.cluster.as_deref()
     }
+    fn reach(&self) -> Reach<'_> {
+        Reach::Cluster(self.cluster.as_deref())
+    }
 }
 
 impl LedgerRequest for ReadLogRequest {
     const OPERATION: &'static str = "ReadLog";
     fn cluster(&self) -> Option<&str> {
         self.filter.as_ref()?.cluster.as_deref()
+    }
+    fn reach(&self) -> Reach<'_> {
+        Reach::Named(self.cluster())
     }
 }
 
@@ -644,12 +669,18 @@ impl LedgerRequest for SubscribeRequest {
     fn cluster(&self) -> Option<&str> {
         self.filter.as_ref()?.cluster.as_deref()
     }
+    fn reach(&self) -> Reach<'_> {
+        Reach::Named(self.cluster())
+    }
 }
 
 impl LedgerRequest for VerifyRequest {
     const OPERATION: &'static str = "Verify";
     fn cluster(&self) -> Option<&str> {
         None
+    }
+    fn reach(&self) -> Reach<'_> {
+        Reach::Region
     }
 }
 

@@ -16,16 +16,20 @@
 //! - [`server`]: `serve`: Ecs + Ledger + health + reflection, limits, graceful shutdown.
 //! - [`agent`]: `--simulate-agent`: moves tasks through their lifecycle with ordinary commands.
 //! - [`tls`]: TLS and mutual TLS for both front ends, from PEM files.
+//! - [`auth`]: callers from `--auth-file`, who a request comes from, what it may do, rate limits.
+//! - [`sigv4`]: SigV4 signatures on the AWS endpoint, checked with the caller's secret.
 //! - [`trace_context`]: a caller's W3C `traceparent` continued, the trace id into the log.
 //! - [`metrics_http`]: `--metrics-listen`: `/metrics` for Prometheus, `/healthz`, `/readyz`.
 
 pub mod agent;
+pub mod auth;
 pub mod aws;
 pub mod ledger;
 pub mod metrics_http;
 pub mod operations;
 pub mod server;
 pub mod service;
+pub mod sigv4;
 pub mod status;
 pub mod tls;
 pub mod trace_context;

@@ -4,6 +4,7 @@
 //! never stalls an executor thread. Also names each request's operation and cluster for logs.
 //! Does not know about transports, metadata, status codes or timeouts.
 
+use super::auth::Reach;
 use crate::domain::{Command, Reply};
 use crate::proto::v1::*;
 use crate::store::{Caller, Store, StoreError, StoreResult};
@@ -118,23 +119,33 @@ queries! {
     list_tags_for_resource: "ListTagsForResource"(ListTagsForResourceRequest) -> ListTagsForResourceResponse;
 }
 
-/// What every ECS request tells a front end before it runs: its operation and cluster.
+/// What every ECS request tells a front end before it runs: its operation, its cluster, and
+/// what it acts on for a caller's cluster scope.
 pub trait EcsRequest: Send + 'static {
     /// The ECS operation name, e.g. `"RunTask"`.
     const OPERATION: &'static str;
     /// The cluster the request names, as given (for logs).
     fn cluster(&self) -> Option<&str>;
+    /// What the request acts on.
+    fn reach(&self) -> Reach<'_>;
 }
 
 macro_rules! ecs_requests {
-    (@cluster $request:ident $field:ident) => { $request.$field.as_deref() };
-    (@cluster $request:ident) => { None };
-    ($($request:ty: $operation:literal $(, $cluster:ident)?;)*) => {
+    (@cluster $request:ident cluster_of($field:ident)) => { $request.$field.as_deref() };
+    (@cluster $request:ident $($other:tt)*) => { None };
+    (@reach $request:ident cluster_of($field:ident)) => { Reach::Cluster($request.$field.as_deref()) };
+    (@reach $request:ident clusters($field:ident)) => { Reach::Clusters(&$request.$field) };
+    (@reach $request:ident resource($field:ident)) => { Reach::Resource($request.$field.as_deref().unwrap_or("")) };
+    (@reach $request:ident region) => { Reach::Region };
+    ($($request:ty: $operation:literal, $kind:ident $(($field:ident))?;)*) => {
         $(
             impl EcsRequest for $request {
                 const OPERATION: &'static str = $operation;
                 fn cluster(&self) -> Option<&str> {
-                    ecs_requests!(@cluster self $($cluster)?)
+                    ecs_requests!(@cluster self $kind $(($field))?)
+                }
+                fn reach(&self) -> Reach<'_> {
+                    ecs_requests!(@reach self $kind $(($field))?)
                 }
             }
         )*
@@ -142,33 +153,33 @@ macro_rules! ecs_requests {
 }
 
 ecs_requests! {
-    RunTaskRequest: "RunTask", cluster;
-    StartTaskRequest: "StartTask", cluster;
-    DescribeTasksRequest: "DescribeTasks", cluster;
-    StopTaskRequest: "StopTask", cluster;
-    ListTasksRequest: "ListTasks", cluster;
-    SubmitTaskStateChangeRequest: "SubmitTaskStateChange", cluster;
-    SubmitContainerStateChangeRequest: "SubmitContainerStateChange", cluster;
-    SubmitAttachmentStateChangesRequest: "SubmitAttachmentStateChanges", cluster;
-    RegisterTaskDefinitionRequest: "RegisterTaskDefinition";
-    DescribeTaskDefinitionRequest: "DescribeTaskDefinition";
-    DeregisterTaskDefinitionRequest: "DeregisterTaskDefinition";
-    ListTaskDefinitionsRequest: "ListTaskDefinitions";
-    ListTaskDefinitionFamiliesRequest: "ListTaskDefinitionFamilies";
-    CreateClusterRequest: "CreateCluster", cluster_name;
-    DescribeClustersRequest: "DescribeClusters";
-    ListClustersRequest: "ListClusters";
-    DeleteClusterRequest: "DeleteCluster", cluster;
-    RegisterContainerInstanceRequest: "RegisterContainerInstance", cluster;
-    DeregisterContainerInstanceRequest: "DeregisterContainerInstance", cluster;
-    UpdateContainerInstancesStateRequest: "UpdateContainerInstancesState", cluster;
-    DeleteTaskDefinitionsRequest: "DeleteTaskDefinitions";
-    PutAttributesRequest: "PutAttributes", cluster;
-    DeleteAttributesRequest: "DeleteAttributes", cluster;
-    ListAttributesRequest: "ListAttributes", cluster;
-    DescribeContainerInstancesRequest: "DescribeContainerInstances", cluster;
-    ListContainerInstancesRequest: "ListContainerInstances", cluster;
-    TagResourceRequest: "TagResource";
-    UntagResourceRequest: "UntagResource";
-    ListTagsForResourceRequest: "ListTagsForResource";
+    RunTaskRequest: "RunTask", cluster_of(cluster);
+    StartTaskRequest: "StartTask", cluster_of(cluster);
+    DescribeTasksRequest: "DescribeTasks", cluster_of(cluster);
+    StopTaskRequest: "StopTask", cluster_of(cluster);
+    ListTasksRequest: "ListTasks", cluster_of(cluster);
+    SubmitTaskStateChangeRequest: "SubmitTaskStateChange", cluster_of(cluster);
+    SubmitContainerStateChangeRequest: "SubmitContainerStateChange", cluster_of(cluster);
+    SubmitAttachmentStateChangesRequest: "SubmitAttachmentStateChanges", cluster_of(cluster);
+    RegisterTaskDefinitionRequest: "RegisterTaskDefinition", region;
+    DescribeTaskDefinitionRequest: "DescribeTaskDefinition", region;
+    DeregisterTaskDefinitionRequest: "DeregisterTaskDefinition", region;
+    ListTaskDefinitionsRequest: "ListTaskDefinitions", region;
+    ListTaskDefinitionFamiliesRequest: "ListTaskDefinitionFamilies", region;
+    CreateClusterRequest: "CreateCluster", cluster_of(cluster_name);
+    DescribeClustersRequest: "DescribeClusters", clusters(clusters);
+    ListClustersRequest: "ListClusters", region;
+    DeleteClusterRequest: "DeleteCluster", cluster_of(cluster);
+    RegisterContainerInstanceRequest: "RegisterContainerInstance", cluster_of(cluster);
+    DeregisterContainerInstanceRequest: "DeregisterContainerInstance", cluster_of(cluster);
+    UpdateContainerInstancesStateRequest: "UpdateContainerInstancesState", cluster_of(cluster);
+    DeleteTaskDefinitionsRequest: "DeleteTaskDefinitions", region;
+    PutAttributesRequest: "PutAttributes", cluster_of(cluster);
+    DeleteAttributesRequest: "DeleteAttributes", cluster_of(cluster);
+    ListAttributesRequest: "ListAttributes", cluster_of(cluster);
+    DescribeContainerInstancesRequest: "DescribeContainerInstances", cluster_of(cluster);
+    ListContainerInstancesRequest: "ListContainerInstances", cluster_of(cluster);
+    TagResourceRequest: "TagResource", resource(resource_arn);
+    UntagResourceRequest: "UntagResource", resource(resource_arn);
+    ListTagsForResourceRequest: "ListTagsForResource", resource(resource_arn);
 }

@@ -82,6 +82,8 @@ pub struct ServeOptions {
     pub simulate_agent: Option<AgentOptions>,
     /// Serves over TLS (mutual TLS when its configuration names a client CA) when set.
     pub tls: Option<super::tls::TlsConfig>,
+    /// Who may call (open: anyone who reaches the port).
+    pub auth: super::auth::Auth,
 }
 
 impl Default for ServeOptions {
@@ -95,6 +97,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             simulate_agent: None,
             tls: None,
+            auth: super::auth::Auth::open(),
         }
     }
 }
@@ -142,17 +145,17 @@ pub async fn serve_with_listener(
         address: options.listen,
         source,
     })?;
-    let ecs = EcsServer::new(EcsService::new(store.clone(), scope.clone(), options.request_timeout))
-        .max_decoding_message_size(options.max_request_bytes);
+    let ecs = EcsServer::new(
+        EcsService::new(store.clone(), scope.clone(), options.request_timeout).with_auth(options.auth.clone()),
+    )
+    .max_decoding_message_size(options.max_request_bytes);
     // Turns true at shutdown, which ends open subscriptions (they would otherwise hold the
     // graceful shutdown for its whole grace period).
     let (stop_subscriptions, subscriptions_stopped) = tokio::sync::watch::channel(false);
-    let ledger = LedgerServer::new(LedgerService::new(
-        store.clone(),
-        scope,
-        options.request_timeout,
-        subscriptions_stopped,
-    ))
+    let ledger = LedgerServer::new(
+        LedgerService::new(store.clone(), scope, options.request_timeout, subscriptions_stopped)
+            .with_auth(options.auth.clone()),
+    )
     .max_decoding_message_size(options.max_request_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;

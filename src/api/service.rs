@@ -11,6 +11,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::auth::{Access, Auth, Reach, Refusal};
 use super::operations::{EcsRequest, Operations};
 use super::{status, REGION_HEADER, REQUEST_ID_HEADER};
 use crate::domain::ids::printable;
@@ -30,6 +31,7 @@ pub struct EcsService {
     operations: Operations,
     default_scope: Scope,
     request_timeout: Duration,
+    auth: Auth,
 }
 
 impl EcsService {
@@ -40,7 +42,13 @@ impl EcsService {
             operations: Operations::new(store),
             default_scope,
             request_timeout,
+            auth: Auth::open(),
         }
+    }
+
+    /// Only the callers of `auth` may call, each as its roles allow.
+    pub fn with_auth(self, auth: Auth) -> EcsService {
+        EcsService { auth, ..self }
     }
 
     /// The tonic-free operations behind the service.
@@ -67,6 +75,12 @@ impl EcsService {
                 exception = e.exception().name();
                 status::to_status(&e, &request_id)
             })?;
+            let access = authenticate(&self.auth, &request, &scope, Req::OPERATION, request.get_ref().reach())
+                .map_err(|refusal| {
+                    exception = refusal.exception;
+                    refusal.to_status(&request_id)
+                })?;
+            let (identity, principal) = access.identity();
             let name = match request.remote_addr() {
                 Some(peer) => format!("grpc {peer}"),
                 None => "grpc".to_string(),
@@ -76,6 +90,8 @@ impl EcsService {
                 request_id: request_id.clone(),
                 name,
                 trace_id,
+                identity,
+                principal,
             };
             let work = run(self.operations.clone(), caller, request.into_inner());
             match tokio::time::timeout(self.request_timeout, work).await {
@@ -109,6 +125,25 @@ impl EcsService {
     fn scope_of(&self, metadata: &MetadataMap) -> Result<Scope, StoreError> {
         scope_of(&self.default_scope, metadata)
     }
+}
+
+/// Who a gRPC call comes from (metadata, client certificate), and whether it may run `operation`
+/// on `reach`: the one check both gRPC services make before anything runs. Refusals are logged.
+pub(super) fn authenticate<T>(
+    auth: &Auth,
+    request: &Request<T>,
+    scope: &Scope,
+    operation: &str,
+    reach: Reach<'_>,
+) -> Result<Access, Refusal> {
+    let certs = request.peer_certs();
+    let outcome = auth
+        .identify_grpc(request.metadata(), certs.as_deref().map(Vec::as_slice))
+        .and_then(|access| access.authorize(operation, scope, reach).map(|()| access));
+    if let Err(refusal) = &outcome {
+        tracing::info!(exception = refusal.exception, "refused: {}", refusal.message);
+    }
+    outcome
 }
 
 /// The scope of a call: the region named in metadata, else `default_scope`, in its account.

@@ -138,8 +138,8 @@ async fn follow(args: TailArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|_| anyhow!("--region '{r}' is not printable ASCII"))
         })
         .transpose()?;
-    let mut client =
-        LedgerClient::new(args.tls.channel(&args.endpoint).await?).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut client = LedgerClient::with_interceptor(args.tls.channel(&args.endpoint).await?, args.tls.bearer()?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let format = match args.format {
         TailFormat::Json => LogFormat::Typed,
         TailFormat::Eventbridge => LogFormat::Eventbridge,

@@ -11,7 +11,10 @@ use clap::{Args, Subcommand};
 use prost::{Message, Name};
 use serde_json::{json, Value};
 use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+use crate::api::auth::BearerToken;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::StatusExt;
 
@@ -362,7 +365,7 @@ impl<C: Subcommand> Client<C> {
 
 /// A connection to the server and the region metadata each call carries.
 struct Ecs {
-    client: EcsClient<Channel>,
+    client: EcsClient<InterceptedService<Channel, BearerToken>>,
     region: Option<AsciiMetadataValue>,
 }
 
@@ -382,7 +385,8 @@ impl Ecs {
                     .map_err(|_| anyhow!("--region '{r}' is not printable ASCII"))
             })
             .transpose()?;
-        let client = EcsClient::new(tls.channel(endpoint).await?).max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let client = EcsClient::with_interceptor(tls.channel(endpoint).await?, tls.bearer()?)
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
         Ok(Ecs { client, region })
     }
 

@@ -1,6 +1,7 @@
 //! How the client commands and `tail` reach a server: a gRPC channel to `--endpoint`, over TLS
 //! when the endpoint is `https://` or `--ca` is given, with a client certificate (`--cert`,
-//! `--key`) for a server that requires mutual TLS.
+//! `--key`) for a server that requires mutual TLS, and a bearer token (`--token`) with every
+//! call for a server with callers.
 //! Does not make any call.
 
 use std::path::PathBuf;
@@ -8,6 +9,8 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::api::auth::BearerToken;
 
 /// TLS to the server.
 #[derive(Debug, Clone, Args)]
@@ -21,9 +24,17 @@ pub struct TlsClientArgs {
     /// The private key of `--cert` (PEM).
     #[arg(long, global = true, env = "TASKLEDGER_KEY", requires = "cert")]
     key: Option<PathBuf>,
+    /// A bearer token of the server's `--auth-file`, sent with every call.
+    #[arg(long, global = true, env = "TASKLEDGER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 impl TlsClientArgs {
+    /// What adds `--token` to every call.
+    pub fn bearer(&self) -> anyhow::Result<BearerToken> {
+        BearerToken::new(self.token.as_deref()).map_err(|e| anyhow!("--token: {e}"))
+    }
+
     /// A connected channel to `endpoint`.
     pub async fn channel(&self, endpoint: &str) -> anyhow::Result<Channel> {
         let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));

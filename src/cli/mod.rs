@@ -5,6 +5,7 @@
 
 mod admin;
 mod audit;
+mod auth;
 mod client;
 mod connect;
 mod engine;
@@ -61,6 +62,9 @@ enum Command {
     Import(audit::ImportArgs),
     /// Print a running server's log as it is committed, one JSON object per line.
     Tail(audit::TailArgs),
+    /// Callers of `serve --auth-file`: `auth token` makes a bearer token and its file entry.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Clusters: create, describe, list, delete.
     Clusters(client::Client<client::ClustersCommand>),
     /// Task definitions: register (from ECS JSON), describe, list, deregister.
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         | Command::Import(_)
         | Command::Archive(_) => "info",
         Command::Tail(_)
+        | Command::Auth(_)
         | Command::Clusters(_)
         | Command::TaskDefinitions(_)
         | Command::Tasks(_)
@@ -109,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => audit::import(args),
         Command::Archive(args) => audit::archive(args),
         Command::Tail(args) => audit::tail(args),
+        Command::Auth(command) => auth::run(command),
         Command::Clusters(client) => client.run(client::Resource::Clusters),
         Command::TaskDefinitions(client) => client.run(client::Resource::TaskDefinitions),
         Command::Tasks(client) => client.run(client::Resource::Tasks),

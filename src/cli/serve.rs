@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::engine::EngineArgs;
+use crate::api::auth::{Auth, Callers};
 use crate::api::aws::{serve_aws, serve_aws_tls, AwsOptions};
 use crate::api::metrics_http::{self, serve_metrics};
 use crate::api::tls::{TlsConfig, TlsPem};
@@ -20,8 +21,9 @@ use crate::store::{CheckpointPolicy, SledOptions, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback by default; beyond loopback it takes `--tls-cert` and
-    /// `--tls-key` (with `--tls-client-ca` to authenticate callers), or `--insecure-no-auth`.
+    /// Address to listen on. Loopback by default; beyond loopback it takes TLS (`--tls-cert`,
+    /// `--tls-key`) and authenticated callers (`--auth-file` or `--tls-client-ca`), or
+    /// `--insecure-no-auth`.
     #[arg(long, env = "TASKLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// Also serve ECS's own wire protocol (AWS JSON 1.1) for AWS SDKs and the AWS CLI on this
@@ -87,8 +89,14 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS on both front ends.
     #[arg(long, env = "TASKLEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
-    /// Serve beyond loopback without TLS. Anyone who reaches the port can read and change
-    /// everything; a warning says so at every start.
+    /// Callers and their roles (TOML when it ends in .toml, else JSON): each with a bearer token
+    /// (as its SHA-256), a client-certificate subject and/or an AWS access key, roles (reader,
+    /// agent, operator, admin), optionally regions, clusters and a rate limit. Then every call
+    /// must prove its caller. Read again on SIGHUP. `taskledger auth token` makes a token.
+    #[arg(long, env = "TASKLEDGER_AUTH_FILE")]
+    auth_file: Option<PathBuf>,
+    /// Serve beyond loopback without TLS or authentication. Anyone who reaches the port can read
+    /// and change everything; a warning says so at every start.
     #[arg(long, env = "TASKLEDGER_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
     #[command(flatten)]
@@ -135,21 +143,33 @@ impl TlsFiles {
     }
 }
 
-/// On every SIGHUP, reads the `--tls-*` files again and serves new connections with them; open
-/// connections keep what they have. Files that do not make a TLS setup leave the old one in place.
+/// On every SIGHUP, reads the `--tls-*` files again and serves new connections with them (open
+/// connections keep what they have), and the `--auth-file` (calls from then on are checked
+/// against it). Files that are not valid leave the old setup in place.
 #[cfg(unix)]
-fn reload_on_sighup(files: TlsFiles, tls: TlsConfig) -> anyhow::Result<()> {
+fn reload_on_sighup(tls: Option<(TlsFiles, TlsConfig)>, auth: Option<(PathBuf, Auth)>) -> anyhow::Result<()> {
+    if tls.is_none() && auth.is_none() {
+        return Ok(());
+    }
     let mut hangups =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("listening for SIGHUP")?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match files
-                .read()
-                .and_then(|pem| tls.replace(&pem).map_err(|e| anyhow::anyhow!("{e}")))
-            {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded; new connections use them"),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "SIGHUP: TLS certificates not reloaded; the old ones stay")
+            if let Some((files, config)) = &tls {
+                match files
+                    .read()
+                    .and_then(|pem| config.replace(&pem).map_err(|e| anyhow::anyhow!("{e}")))
+                {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded; new connections use them"),
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "SIGHUP: TLS certificates not reloaded; the old ones stay")
+                    }
+                }
+            }
+            if let Some((path, auth)) = &auth {
+                match Callers::read(path).and_then(|callers| auth.replace(callers)) {
+                    Ok(()) => tracing::info!("SIGHUP: --auth-file reloaded; calls from now on are checked against it"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: --auth-file not reloaded; the old callers stay"),
                 }
             }
         }
@@ -176,15 +196,18 @@ fn check_exposure(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(%exposed, "--insecure-no-auth: serving beyond loopback without TLS or authentication; anyone who reaches it can change state");
         return Ok(());
     }
-    match (&args.tls_cert, &args.tls_client_ca) {
-        (Some(_), Some(_)) => Ok(()),
-        (Some(_), None) => {
-            tracing::warn!(%exposed, "serving beyond loopback over TLS without --tls-client-ca: callers are not authenticated");
-            Ok(())
-        }
-        (None, _) => anyhow::bail!(
-            "{exposed} is beyond loopback: give --tls-cert and --tls-key (and --tls-client-ca to accept only \
-             clients with certificates from your CA), or --insecure-no-auth to serve it unprotected"
+    let authenticated = args.auth_file.is_some() || args.tls_client_ca.is_some();
+    match (args.tls_cert.is_some(), authenticated) {
+        (true, true) => Ok(()),
+        (false, _) => anyhow::bail!(
+            "{exposed} is beyond loopback: give --tls-cert and --tls-key, and --auth-file (callers with tokens, \
+             certificate subjects or AWS keys, and roles) or --tls-client-ca (only clients with certificates \
+             from your CA); or --insecure-no-auth to serve it unprotected"
+        ),
+        (true, false) => anyhow::bail!(
+            "{exposed} is beyond loopback over TLS but nothing authenticates callers: give --auth-file (callers \
+             with tokens, certificate subjects or AWS keys, and roles) or --tls-client-ca (only clients with \
+             certificates from your CA); or --insecure-no-auth to serve it unprotected"
         ),
     }
 }
@@ -203,6 +226,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tls = match &tls_files {
         Some(files) => Some(TlsConfig::new(&files.read()?).map_err(|e| anyhow::anyhow!("--tls-*: {e}"))?),
         None => None,
+    };
+    let auth = match &args.auth_file {
+        Some(path) => Auth::with(Callers::read(path).map_err(|e| anyhow::anyhow!("--auth-file {e}"))?),
+        None => Auth::open(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,6 +264,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             step_delay: Duration::from_millis(args.agent_step_ms),
         }),
         tls: tls.clone(),
+        auth: auth.clone(),
     };
     let scope = Scope::new(&options.region, &options.account)
         .map_err(|e| anyhow::anyhow!("--region/--account: {}", e.message))?;
@@ -244,12 +272,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         default_scope: scope,
         max_body_bytes: args.max_request_bytes,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        auth: auth.clone(),
     };
     runtime.block_on(async {
         #[cfg(unix)]
-        if let (Some(files), Some(tls)) = (tls_files, &tls) {
-            reload_on_sighup(files, tls.clone())?;
-        }
+        reload_on_sighup(
+            tls_files.zip(tls.clone()),
+            args.auth_file.clone().map(|path| (path, auth.clone())),
+        )?;
         // One signal stops both front ends.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

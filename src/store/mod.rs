@@ -102,6 +102,10 @@ pub struct Caller {
     pub name: String,
     /// The W3C trace id of the request's trace (32 hex digits), or empty; goes into the cause.
     pub trace_id: String,
+    /// The authenticated caller's name (from the server's auth file), or empty; goes into the cause.
+    pub identity: String,
+    /// How `identity` was proved (`token sha256:…`, `cert CN=…`, `sigv4 AKIA…`), or empty.
+    pub principal: String,
 }
 
 impl Caller {
@@ -112,6 +116,8 @@ impl Caller {
             request_id: uuid::Uuid::new_v4().to_string(),
             name: "library".to_string(),
             trace_id: String::new(),
+            identity: String::new(),
+            principal: String::new(),
         }
     }
 }

@@ -557,6 +557,8 @@ impl WriterState {
                 request_id: String::new(),
                 name: "retention".to_string(),
                 trace_id: String::new(),
+                identity: String::new(),
+                principal: String::new(),
             };
             let full = arns.len() == EXPIRE_BATCH;
             let command = Command::ExpireTasks(ExpireTasks {
@@ -763,6 +765,8 @@ impl WriterState {
                 client_token: command.client_token().unwrap_or_default().to_string(),
                 group_commit: group_start,
                 trace_id: caller.trace_id.clone(),
+                identity: caller.identity.clone(),
+                principal: caller.principal.clone(),
             };
             for event in decision.events {
                 seq += 1;

@@ -28,6 +28,7 @@ async fn aws_beside(server: &Server) -> (String, tokio::sync::oneshot::Sender<()
         default_scope: Scope::new("us-east-1", "123456789012").unwrap(),
         max_body_bytes: MAX_BODY,
         request_timeout: Duration::from_secs(10),
+        auth: taskledger::api::auth::Auth::open(),
     };
     tokio::spawn(serve_aws(
         listener,
@@ -41,7 +42,11 @@ async fn aws_beside(server: &Server) -> (String, tokio::sync::oneshot::Sender<()
 }
 
 /// One HTTP/1.1 exchange: (status, headers in lower case, body).
-async fn post(address: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub(crate) async fn post(
+    address: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut request = format!(
         "POST / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",

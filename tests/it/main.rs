@@ -13,6 +13,7 @@ mod fuzz_targets;
 #[cfg(feature = "etcd")]
 mod archive;
 mod audit;
+mod auth;
 mod aws;
 mod checkpoints;
 mod crash;

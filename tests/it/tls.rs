@@ -2,8 +2,8 @@
 //! gRPC and over AWS JSON, a client with a certificate from the client CA is served; none, one
 //! from another CA, an expired one, or plaintext are refused at the handshake and nothing is
 //! logged. The CLI client connects with `--ca/--cert/--key`. SIGHUP reloads the certificates for
-//! new connections and keeps open ones. A front end beyond loopback with neither TLS nor
-//! `--insecure-no-auth` is refused before anything binds.
+//! new connections and keeps open ones. A front end beyond loopback without TLS and
+//! authenticated callers, or `--insecure-no-auth`, is refused before anything binds.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,16 +21,16 @@ use crate::grpc_support::{first_log_page, spawn_serve_printing};
 use crate::metrics::printed_address;
 
 /// A CA and what it signs, as PEM.
-struct Ca(CertifiedIssuer<'static, KeyPair>);
+pub(crate) struct Ca(CertifiedIssuer<'static, KeyPair>);
 
 /// A certificate and its key, as PEM.
-struct Pem {
-    cert: String,
-    key: String,
+pub(crate) struct Pem {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -38,12 +38,12 @@ impl Ca {
         Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.0.pem()
     }
 
     /// A leaf for `names`, for a server or a client, valid now unless `expired`.
-    fn sign(&self, names: &[&str], client: bool, expired: bool) -> Pem {
+    pub(crate) fn sign(&self, names: &[&str], client: bool, expired: bool) -> Pem {
         let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         params.extended_key_usages = vec![if client {
@@ -64,14 +64,14 @@ impl Ca {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
 }
 
 /// A gRPC channel to `address` over TLS trusting `ca`, with `identity` if given.
-async fn grpc_channel(address: &str, ca: &str, identity: Option<&Pem>) -> Result<Channel, String> {
+pub(crate) async fn grpc_channel(address: &str, ca: &str, identity: Option<&Pem>) -> Result<Channel, String> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
         .domain_name("localhost");
@@ -241,7 +241,7 @@ async fn mutual_tls_serves_clients_with_certificates_from_the_client_ca_and_refu
 }
 
 #[test]
-fn a_front_end_beyond_loopback_without_tls_or_insecure_no_auth_is_refused_before_it_binds() {
+fn a_front_end_beyond_loopback_without_tls_and_authentication_or_insecure_no_auth_is_refused_before_it_binds() {
     let dir = tempfile::tempdir().unwrap();
     // 0.0.0.0:1 would need root to bind: the refusal must come before any bind.
     for flags in [["--listen", "0.0.0.0:1"], ["--aws-listen", "0.0.0.0:1"]] {
@@ -269,6 +269,27 @@ fn a_front_end_beyond_loopback_without_tls_or_insecure_no_auth_is_refused_before
             "the store was opened before the refusal"
         );
     }
+    // TLS alone is not enough: someone must authenticate the callers.
+    let output = Command::new(env!("CARGO_BIN_EXE_taskledger"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--listen",
+            "0.0.0.0:1",
+            "--tls-cert",
+            "server.pem",
+            "--tls-key",
+            "server.key",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nothing authenticates callers") && stderr.contains("--auth-file"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

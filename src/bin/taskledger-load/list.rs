@@ -5,14 +5,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use serde_json::{json, Value};
-use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::proto::v1::ListTasksRequest;
-use tonic::transport::Channel;
 
 use crate::check_duration;
 use crate::measure::{rate, Tally};
 use crate::session::Session;
-use crate::target::Target;
+use crate::target::{Client, Target};
 use crate::workload::{load, Goal, Workload};
 use crate::List;
 
@@ -72,7 +70,7 @@ pub(crate) struct Walk {
 }
 
 /// Pages through ListTasks of one cluster (maxResults 100) until the end or the deadline.
-pub(crate) async fn walk_list(client: &mut EcsClient<Channel>, cluster: &str, deadline: Instant) -> Walk {
+pub(crate) async fn walk_list(client: &mut Client, cluster: &str, deadline: Instant) -> Walk {
     let mut tally = Tally::new();
     let mut next_token = None;
     let started = Instant::now();

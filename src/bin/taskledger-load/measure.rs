@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use taskledger::proto::v1::ecs_client::EcsClient;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 
-use crate::target::Target;
+use crate::target::{Client, Target};
 use crate::Bounds;
 
 /// A phase's bounds, shared by its workers: a deadline and a request budget.
@@ -177,7 +175,7 @@ pub(crate) async fn closed_loop<F, W>(
     worker: W,
 ) -> anyhow::Result<Phase>
 where
-    W: Fn(usize, EcsClient<Channel>, Limits) -> F,
+    W: Fn(usize, Client, Limits) -> F,
     F: Future<Output = Tally> + Send + 'static,
 {
     let connections = in_flight.div_ceil(32).clamp(1, 8);

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
+use taskledger::api::auth::BearerToken;
 use taskledger::api::{serve_with_listener, server::ServeError, ServeOptions};
 use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::store::{Store, StoreOptions};
 use tokio::sync::oneshot;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::machine::build;
@@ -123,7 +125,7 @@ impl Target {
         }
     }
 
-    pub(crate) async fn client(&self) -> anyhow::Result<EcsClient<Channel>> {
+    pub(crate) async fn client(&self) -> anyhow::Result<Client> {
         connect(&self.endpoint).await
     }
 
@@ -169,10 +171,13 @@ impl Target {
     }
 }
 
+/// The Ecs client of a scenario: every call carries `TASKLEDGER_TOKEN` when it is set.
+pub(crate) type Client = EcsClient<InterceptedService<Channel, BearerToken>>;
+
 /// A client of `endpoint`; an `https://` one over TLS with the CA in `TASKLEDGER_CA` and, for a
-/// server that requires one, the client certificate in `TASKLEDGER_CERT` and `TASKLEDGER_KEY`
-/// (the CLI's variables).
-pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<EcsClient<Channel>> {
+/// server that requires one, the client certificate in `TASKLEDGER_CERT` and `TASKLEDGER_KEY`;
+/// a bearer token from `TASKLEDGER_TOKEN` (the CLI's variables).
+pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<Client> {
     let mut channel = Endpoint::from_shared(endpoint.to_string())
         .with_context(|| format!("invalid endpoint {endpoint}"))?
         .tcp_nodelay(true);
@@ -194,7 +199,9 @@ pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<EcsClient<Channel>
         .connect()
         .await
         .with_context(|| format!("cannot connect to {endpoint}"))?;
-    Ok(EcsClient::new(channel))
+    let token = std::env::var("TASKLEDGER_TOKEN").ok();
+    let bearer = BearerToken::new(token.as_deref()).map_err(|e| anyhow::anyhow!("TASKLEDGER_TOKEN: {e}"))?;
+    Ok(EcsClient::with_interceptor(channel, bearer))
 }
 
 fn check_loopback(endpoint: &str) -> anyhow::Result<()> {
