@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
 use tonic::Code;
 
+use super::Swappable;
 use crate::domain::ids::{printable, validate_name};
 use crate::domain::Scope;
 
@@ -296,15 +297,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn token_hash_from_hex(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
+fn token_hash_from_hex(text: &str) -> Option<[u8; 32]> {
     let mut hash = [0u8; 32];
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text.trim(), &mut hash).ok()?;
     Some(hash)
 }
 
@@ -350,18 +345,13 @@ impl tonic::service::Interceptor for BearerToken {
 /// A new bearer token: 32 random bytes, hex.
 pub fn new_token() -> String {
     let bytes = [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
-    format!("tl_{}", hex(&bytes))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("tl_{}", hex::encode(bytes))
 }
 
 /// How a server authenticates: not at all (the loopback default, or `--insecure-no-auth`), or
 /// against a credentials file that SIGHUP may replace. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct Auth(Option<Arc<RwLock<Arc<Callers>>>>);
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Auth(Option<Swappable<Callers>>);
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -372,18 +362,6 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-impl PartialEq for Auth {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Auth {}
-
 impl Auth {
     /// Every caller may do everything.
     pub fn open() -> Auth {
@@ -392,12 +370,7 @@ impl Auth {
 
     /// Only `callers` may call, each as its roles allow.
     pub fn with(callers: Callers) -> Auth {
-        Auth(Some(Arc::new(RwLock::new(Arc::new(callers)))))
-    }
-
-    /// Whether callers must prove who they are.
-    pub fn required(&self) -> bool {
-        self.0.is_some()
+        Auth(Some(Swappable::new(Arc::new(callers))))
     }
 
     /// Calls from now on are checked against `callers` (rate limits start afresh).
@@ -405,15 +378,13 @@ impl Auth {
         let Some(current) = &self.0 else {
             return Err("the server was started without --auth-file".to_string());
         };
-        *current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(callers);
+        current.replace(Arc::new(callers));
         Ok(())
     }
 
     /// The callers in force, or `None` when the server authenticates no one.
     pub fn callers(&self) -> Option<Arc<Callers>> {
-        self.0
-            .as_ref()
-            .map(|callers| Arc::clone(&callers.read().unwrap_or_else(|p| p.into_inner())))
+        self.0.as_ref().map(Swappable::current)
     }
 
     /// Who a gRPC call comes from: a `authorization: Bearer <token>` entry, else the client
@@ -426,36 +397,55 @@ impl Auth {
         let Some(callers) = self.callers() else {
             return Ok(Access::Open);
         };
-        if let Some(value) = metadata.get("authorization") {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .ok_or_else(|| Refusal::unauthenticated("the authorization metadata must be 'Bearer <token>'"))?;
-            return token_access(&callers, token.trim());
-        }
-        if let Some(leaf) = peer_certs.and_then(|certs| certs.first()) {
-            return certificate_access(&callers, leaf);
-        }
-        Err(Refusal::unauthenticated(
-            "this server authenticates its callers: send 'authorization: Bearer <token>' metadata or a client certificate",
-        ))
+        let header = metadata.get("authorization").map(|value| value.to_str().unwrap_or(""));
+        callers
+            .identify(header, peer_certs.and_then(<[_]>::first).map(|leaf| leaf.as_ref()))
+            .unwrap_or_else(|| {
+                Err(Refusal::unauthenticated(
+                    "this server authenticates its callers: send 'authorization: Bearer <token>' metadata or a client certificate",
+                ))
+            })
     }
 }
 
+impl Callers {
+    /// The caller of an `Authorization: Bearer <token>` header, else of the client certificate;
+    /// `None` when the request offers neither. (SigV4 is the AWS endpoint's, checked before.)
+    pub fn identify(&self, authorization: Option<&str>, leaf: Option<&[u8]>) -> Option<Result<Access, Refusal>> {
+        match (authorization, leaf) {
+            (Some(header), _) => Some(match bearer_token(header) {
+                Some(token) => token_access(self, token),
+                None => Err(Refusal::unauthenticated(
+                    "the authorization header must be 'Bearer <token>'",
+                )),
+            }),
+            (None, Some(leaf)) => Some(certificate_access(self, leaf)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// The caller of a bearer token.
-pub fn token_access(callers: &Callers, token: &str) -> Result<Access, Refusal> {
+pub(crate) fn token_access(callers: &Callers, token: &str) -> Result<Access, Refusal> {
     let caller = callers
         .by_token(token)
         .ok_or_else(|| Refusal::unauthenticated("the bearer token is not one of this server's callers"))?;
     Ok(Access::caller(
         caller,
-        format!("token sha256:{}", hex(&token_hash(token)[..6])),
+        format!("token sha256:{}", hex::encode(&token_hash(token)[..6])),
     ))
 }
 
 /// The caller of a client certificate.
-pub fn certificate_access(callers: &Callers, leaf: &[u8]) -> Result<Access, Refusal> {
+pub(crate) fn certificate_access(callers: &Callers, leaf: &[u8]) -> Result<Access, Refusal> {
     let (caller, subject) = callers.by_certificate(leaf).map_err(Refusal::unauthenticated)?;
     Ok(Access::caller(caller, format!("cert {subject}")))
 }
@@ -619,17 +609,6 @@ impl Refusal {
             message: message.into(),
         }
     }
-
-    /// The gRPC status: the code, the message, `ErrorInfo.reason` = the exception.
-    pub fn to_status(&self, request_id: &str) -> tonic::Status {
-        use tonic_types::{ErrorDetails, StatusExt};
-        let details = ErrorDetails::with_error_info(
-            self.exception,
-            super::ERROR_DOMAIN,
-            HashMap::from([("requestId".to_string(), request_id.to_string())]),
-        );
-        tonic::Status::with_error_details(self.code, self.message.clone(), details)
-    }
 }
 
 #[cfg(test)]
@@ -639,7 +618,7 @@ mod tests {
     const TOKEN: &str = "s3cret-token";
 
     fn file() -> String {
-        let hash = hex(&token_hash(TOKEN));
+        let hash = hex::encode(token_hash(TOKEN));
         format!(
             r#"
             [[caller]]

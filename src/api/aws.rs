@@ -23,7 +23,7 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::auth::{certificate_access, token_access, Access, Auth, Refusal};
+use super::auth::{bearer_token, Access, Auth, Refusal};
 use super::operations::{EcsRequest, Operations};
 use super::sigv4::{self, Authorization};
 use super::tls::TlsIncoming;
@@ -247,7 +247,7 @@ async fn handle(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Peer>, re
                 ))
             })?;
         let scope = scope_of(&parts.headers, &app.options.default_scope)?;
-        let access = identify(&app.options.auth, &parts, &bytes, &peer, &scope)?;
+        let access = identify(&app.options.auth, &parts, &bytes, &peer)?;
         let document: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
@@ -333,7 +333,7 @@ fn scope_of(headers: &HeaderMap, default: &Scope) -> Result<Scope, AwsError> {
 
 /// Who a request comes from: the caller of its SigV4 access key (signature checked), of its
 /// bearer token, or of its client certificate; anyone when the server authenticates no one.
-fn identify(auth: &Auth, parts: &Parts, body: &[u8], peer: &Peer, scope: &Scope) -> Result<Access, AwsError> {
+fn identify(auth: &Auth, parts: &Parts, body: &[u8], peer: &Peer) -> Result<Access, AwsError> {
     let Some(callers) = auth.callers() else {
         return Ok(Access::Open);
     };
@@ -341,48 +341,40 @@ fn identify(auth: &Auth, parts: &Parts, body: &[u8], peer: &Peer, scope: &Scope)
         .headers
         .get("authorization")
         .map(|value| value.to_str().unwrap_or(""));
-    let outcome = match header {
-        Some(header) => match Authorization::parse(header) {
-            Some(signed) => signed.and_then(|signed| {
-                let (secret, caller) = callers.by_access_key(signed.access_key_id).ok_or_else(|| Refusal {
-                    code: tonic::Code::Unauthenticated,
-                    exception: "UnrecognizedClientException",
-                    message: "The security token included in the request is invalid.".to_string(),
-                })?;
-                sigv4::verify(
-                    &signed,
-                    secret,
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    body,
-                    SystemTime::now(),
-                )?;
-                Ok(Access::caller(caller, format!("sigv4 {}", signed.access_key_id)))
-            }),
-            None => match header.strip_prefix("Bearer ") {
-                Some(token) => token_access(&callers, token.trim()),
-                None => Err(Refusal {
-                    code: tonic::Code::Unauthenticated,
-                    exception: "IncompleteSignatureException",
-                    message: "Authorization header requires 'AWS4-HMAC-SHA256' signing or 'Bearer <token>'."
-                        .to_string(),
-                }),
-            },
-        },
-        None => match peer.certs.as_ref().and_then(|certs| certs.first()) {
-            Some(leaf) => certificate_access(&callers, leaf),
-            None => Err(Refusal {
-                code: tonic::Code::Unauthenticated,
-                exception: "MissingAuthenticationTokenException",
-                message: "Missing Authentication Token".to_string(),
-            }),
-        },
+    let refusal = |exception: &'static str, message: &str| Refusal {
+        code: tonic::Code::Unauthenticated,
+        exception,
+        message: message.to_string(),
     };
-    outcome.map_err(|refusal| {
-        tracing::debug!(region = scope.region(), "not authenticated");
-        AwsError::from(refusal)
-    })
+    let outcome = match header.and_then(Authorization::parse) {
+        Some(signed) => signed.and_then(|signed| {
+            let (secret, caller) = callers.by_access_key(signed.access_key_id).ok_or_else(|| {
+                refusal(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+            let now = SystemTime::now();
+            sigv4::verify(&signed, secret, &parts.method, &parts.uri, &parts.headers, body, now)?;
+            Ok(Access::caller(caller, format!("sigv4 {}", signed.access_key_id)))
+        }),
+        None if header.is_some_and(|h| bearer_token(h).is_none()) => Err(refusal(
+            "IncompleteSignatureException",
+            "Authorization header requires 'AWS4-HMAC-SHA256' signing or 'Bearer <token>'.",
+        )),
+        None => {
+            let leaf = peer.certs.as_ref().and_then(|certs| certs.first());
+            callers
+                .identify(header, leaf.map(|leaf| leaf.as_ref()))
+                .unwrap_or_else(|| {
+                    Err(refusal(
+                        "MissingAuthenticationTokenException",
+                        "Missing Authentication Token",
+                    ))
+                })
+        }
+    };
+    Ok(outcome?)
 }
 
 impl From<Refusal> for AwsError {

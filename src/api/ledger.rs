@@ -113,7 +113,7 @@ impl LedgerService {
             let scope =
                 scope_of(&self.default_scope, request.metadata()).map_err(|e| status::to_status(&e, &request_id))?;
             authenticate(&self.auth, &request, &scope, Req::OPERATION, request.get_ref().reach())
-                .map_err(|refusal| refusal.to_status(&request_id))?;
+                .map_err(|refusal| status::refused(&refusal, &request_id))?;
             let call = Call {
                 scope,
                 request_id: request_id.clone(),

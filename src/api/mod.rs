@@ -40,6 +40,38 @@ pub use operations::Operations;
 pub use server::{serve, serve_with_listener, ServeOptions};
 pub use service::EcsService;
 
+/// A value the server swaps while serving (TLS certificates, callers on SIGHUP): readers take
+/// the current one and keep it for what they are doing. Cheap to clone; equal when shared.
+pub(crate) struct Swappable<T>(std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>);
+
+impl<T> Swappable<T> {
+    pub(crate) fn new(value: std::sync::Arc<T>) -> Swappable<T> {
+        Swappable(std::sync::Arc::new(std::sync::RwLock::new(value)))
+    }
+
+    pub(crate) fn replace(&self, value: std::sync::Arc<T>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = value;
+    }
+
+    pub(crate) fn current(&self) -> std::sync::Arc<T> {
+        std::sync::Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl<T> Clone for Swappable<T> {
+    fn clone(&self) -> Self {
+        Swappable(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for Swappable<T> {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> Eq for Swappable<T> {}
+
 /// The request-metadata key that names the region of a call (default: the server's region).
 pub const REGION_HEADER: &str = "x-taskledger-region";
 /// The request/response-metadata key that carries the request id.

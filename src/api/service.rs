@@ -78,7 +78,7 @@ impl EcsService {
             let access = authenticate(&self.auth, &request, &scope, Req::OPERATION, request.get_ref().reach())
                 .map_err(|refusal| {
                     exception = refusal.exception;
-                    refusal.to_status(&request_id)
+                    status::refused(&refusal, &request_id)
                 })?;
             let (identity, principal) = access.identity();
             let name = match request.remote_addr() {

@@ -1,4 +1,4 @@
-//! The one place that turns a `StoreError` into a `tonic::Status`: the gRPC code (an exhaustive
+//! The one place that turns a `StoreError` (or a caller's refusal) into a `tonic::Status`: the gRPC code (an exhaustive
 //! match on the ECS exception), ECS's message, and `google.rpc.ErrorInfo` with `reason` = the ECS
 //! exception name, plus a `BadRequest` field violation when a field is at fault and a
 //! `LocalizedMessage` (en-US) with what a person can do about it when the domain says.
@@ -11,6 +11,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::auth::Refusal;
 use super::ERROR_DOMAIN;
 use crate::domain::{DomainError, EcsException};
 use crate::store::StoreError;
@@ -81,6 +82,17 @@ fn internal(code: Code, error: &StoreError, request_id: &str) -> Status {
         format!("internal error, request id {request_id}: {error}"),
         details,
     )
+}
+
+/// The status for a call refused before it ran (not authenticated, not permitted, over its
+/// rate): its code and message, `ErrorInfo.reason` = the AWS exception.
+pub fn refused(refusal: &Refusal, request_id: &str) -> Status {
+    let details = ErrorDetails::with_error_info(
+        refusal.exception,
+        ERROR_DOMAIN,
+        HashMap::from([("requestId".to_string(), request_id.to_string())]),
+    );
+    Status::with_error_details(refusal.code, refusal.message.clone(), details)
 }
 
 /// The status for an operation that did not finish within the server's request timeout.

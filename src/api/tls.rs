@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 
+use super::Swappable;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -94,33 +95,24 @@ impl TlsPem {
 }
 
 /// A TLS server configuration that can be replaced while serving. Cheap to clone.
-#[derive(Clone)]
-pub struct TlsConfig(Arc<RwLock<Arc<rustls::ServerConfig>>>);
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsConfig(Swappable<rustls::ServerConfig>);
 
 impl TlsConfig {
     pub fn new(pem: &TlsPem) -> Result<TlsConfig, String> {
-        Ok(TlsConfig(Arc::new(RwLock::new(pem.rustls()?))))
+        Ok(TlsConfig(Swappable::new(pem.rustls()?)))
     }
 
     /// Connections accepted from now on use `pem`'s certificates.
     pub fn replace(&self, pem: &TlsPem) -> Result<(), String> {
-        let config = pem.rustls()?;
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = config;
+        self.0.replace(pem.rustls()?);
         Ok(())
     }
 
     fn current(&self) -> Arc<rustls::ServerConfig> {
-        Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+        self.0.current()
     }
 }
-
-impl PartialEq for TlsConfig {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for TlsConfig {}
 
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

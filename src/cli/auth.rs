@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::api::auth::{hex, new_token, token_hash};
+use crate::api::auth::{new_token, token_hash};
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
@@ -54,7 +54,7 @@ fn entry(name: &str, roles: &[RoleArg], token: &str) -> String {
     format!(
         "[[caller]]\nname = {name:?}\nroles = [{}]\ntoken_sha256 = \"{}\"\n",
         roles.join(", "),
-        hex(&token_hash(token))
+        hex::encode(token_hash(token))
     )
 }
 

@@ -746,7 +746,7 @@ fn encode_token(kind: TokenKind, filter: &str, cursor: &[u8]) -> String {
     let mut bytes = vec![kind as u8];
     bytes.extend_from_slice(&fnv(filter).to_be_bytes());
     bytes.extend_from_slice(cursor);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn bad_token() -> DomainError {
@@ -761,11 +761,7 @@ fn decode_token(token: Option<&str>, kind: TokenKind, filter: &str) -> DomainRes
     if token.len() % 2 != 0 || token.len() > 2048 || token.len() < 18 {
         return Err(bad_token());
     }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect();
-    let bytes = bytes.ok_or_else(bad_token)?;
+    let bytes = hex::decode(token).map_err(|_| bad_token())?;
     if bytes[0] != kind as u8 || bytes[1..9] != fnv(filter).to_be_bytes() {
         return Err(bad_token());
     }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use taskledger::api::auth::{hex, token_hash};
+use taskledger::api::auth::token_hash;
 use taskledger::api::aws::TARGET_PREFIX;
 use taskledger::proto::v1::ecs_client::EcsClient;
 use taskledger::proto::v1::ledger_client::LedgerClient;
@@ -36,7 +36,7 @@ fn auth_file() -> String {
     let caller = |name: &str, token: &str, roles: &str, extra: &str| {
         format!(
             "[[caller]]\nname = \"{name}\"\nroles = {roles}\ntoken_sha256 = \"{}\"\n{extra}\n",
-            hex(&token_hash(token))
+            hex::encode(token_hash(token))
         )
     };
     [
@@ -275,7 +275,10 @@ async fn callers_prove_who_they_are_and_do_only_what_their_roles_allow() {
         assert_eq!((operation.as_str(), identity.as_str()), (want_op, want_identity));
         assert!(principal.starts_with(want_principal), "{principal}");
     }
-    assert_eq!(logged[0].2, format!("token sha256:{}", &hex(&token_hash(OPS))[..12]));
+    assert_eq!(
+        logged[0].2,
+        format!("token sha256:{}", &hex::encode(token_hash(OPS))[..12])
+    );
 
     // SIGHUP reads the file again: a caller taken out of it is refused from then on, and a
     // file that does not parse leaves the callers as they are.
