@@ -249,6 +249,10 @@ raises(ecs.exceptions.AttributeLimitExceededException,
 ecs.delete_attributes(cluster="ec2", attributes=[{"name": "stack", "targetId": ARN}])
 check(ecs.list_attributes(cluster="ec2", targetType="container-instance", attributeName="stack")["attributes"] == [],
       "delete_attributes")
+raises(ecs.exceptions.InvalidParameterException,
+       lambda: ecs.deregister_container_instance(cluster="ec2", containerInstance=ARN),
+       "deregister_container_instance refuses an instance with tasks unless forced",
+       "Found running tasks on the instance.")
 raises(ecs.exceptions.ClusterContainsContainerInstancesException, lambda: ecs.delete_cluster(cluster="ec2"),
        "ClusterContainsContainerInstancesException",
        "The Cluster cannot be deleted while Container Instances are active.")
